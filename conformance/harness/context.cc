@@ -1,0 +1,133 @@
+#include "context.h"
+
+#include <sys/mman.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+#include "names.h"
+#include "scenario.h"
+
+namespace afunix {
+namespace context {
+namespace {
+
+std::string g_dir;
+std::string g_tag;
+
+struct ProcessTable {
+  std::atomic<int> count;
+  struct Entry {
+    pid_t pid;
+    char role[48];
+  } entries[128];
+};
+ProcessTable* g_table = nullptr;
+
+ProcessTable* table() {
+  if (!g_table) {
+    void* mem = mmap(nullptr, sizeof(ProcessTable), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) std::abort();
+    g_table = new (mem) ProcessTable();
+  }
+  return g_table;
+}
+
+double timeout_scale() {
+  const char* s = std::getenv("AFUNIX_TIMEOUT_SCALE");
+  double v = s ? std::atof(s) : 1.0;
+  return v > 0 ? v : 1.0;
+}
+
+int scaled(int base_ms) { return static_cast<int>(base_ms * timeout_scale()); }
+
+const Identity* const kIdentities[] = {&ServiceOwner(), &GroupMember(), &Stranger()};
+
+}  // namespace
+
+void begin(const std::string& scenario_dir, const std::string& run_tag) {
+  g_dir = scenario_dir;
+  g_tag = run_tag;
+  table();
+}
+
+const std::string& scenario_dir() { return g_dir; }
+const std::string& run_tag() { return g_tag; }
+
+void register_process(pid_t pid, const std::string& role) {
+  ProcessTable* t = table();
+  int i = t->count.fetch_add(1);
+  if (i >= static_cast<int>(sizeof t->entries / sizeof t->entries[0])) return;
+  t->entries[i].pid = pid;
+  std::strncpy(t->entries[i].role, role.c_str(), sizeof t->entries[i].role - 1);
+}
+
+void forget_processes() { table()->count = 0; }
+
+void kill_registered_processes() {
+  ProcessTable* t = table();
+  for (int i = 0; i < t->count && i < 128; ++i)
+    if (t->entries[i].pid > 0 && t->entries[i].pid != getpid()) ::kill(t->entries[i].pid, SIGKILL);
+}
+
+std::string pid_name(pid_t pid) {
+  if (pid == 0) return "0";
+  ProcessTable* t = table();
+  for (int i = 0; i < t->count && i < 128; ++i)
+    if (t->entries[i].pid == pid) return t->entries[i].role;
+  return "foreign-pid";
+}
+
+std::string uid_name(uid_t uid) {
+  if (uid == Runner().uid) return Runner().name;
+  for (const Identity* id : kIdentities)
+    if (id->uid == uid) return id->name;
+  if (uid == 65534) return "overflow";
+  if (uid == static_cast<uid_t>(-1)) return "-1";
+  return "foreign-uid";
+}
+
+std::string gid_name(gid_t gid) {
+  if (gid == Runner().gid) return Runner().name;
+  for (const Identity* id : kIdentities)
+    if (id->gid == gid) return id->name;
+  if (gid == 65534) return "overflow";
+  if (gid == static_cast<gid_t>(-1)) return "-1";
+  return "foreign-gid";
+}
+
+std::string address_name(const sockaddr* sa, socklen_t len) {
+  const size_t path_offset = offsetof(sockaddr_un, sun_path);
+  if (len <= path_offset) return "unnamed";
+  const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
+  size_t n = len - path_offset;
+  if (n > sizeof un->sun_path) n = sizeof un->sun_path;
+  std::string bytes(un->sun_path, n);
+  if (bytes[0] == '\0') {
+    std::string name = bytes.substr(1);
+    if (!g_tag.empty() && name.compare(0, g_tag.size(), g_tag) == 0)
+      return "@" + escape_bytes(name.substr(g_tag.size()));
+    // Linux autobind: five hex digits, different every run.
+    if (name.size() == 5 && name.find_first_not_of("0123456789abcdef") == std::string::npos)
+      return "@<autobind>";
+    return "@<foreign>" + escape_bytes(name);
+  }
+  std::string path = bytes.substr(0, bytes.find('\0'));
+  if (!g_dir.empty() && path.compare(0, g_dir.size() + 1, g_dir + "/") == 0)
+    return escape_bytes(path.substr(g_dir.size() + 1));
+  if (!path.empty() && path[0] == '/') return "<outside>/" + escape_bytes(path.substr(path.rfind('/') + 1));
+  return escape_bytes(path);
+}
+
+int op_timeout_ms() { return scaled(200); }
+int event_timeout_ms() { return scaled(5000); }
+int scenario_timeout_ms() { return scaled(20000); }
+
+}  // namespace context
+}  // namespace afunix

@@ -1,0 +1,40 @@
+// Harness internals shared by the scenario runner and the actors: the run's directory and tag, the
+// table of scenario processes, timeouts, and the normalisation that turns what the kernel reports
+// (pids, uids, paths, addresses) into ABI- and run-independent names.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <string>
+
+namespace afunix {
+
+namespace context {
+
+// Set once per scenario run, before actors fork.
+void begin(const std::string& scenario_dir, const std::string& run_tag);
+const std::string& scenario_dir();
+const std::string& run_tag();  // makes abstract names unique to this run
+
+// Processes of the scenario by role, in memory shared by every actor (it survives setuid).
+void register_process(pid_t pid, const std::string& role);
+void forget_processes();
+
+std::string pid_name(pid_t pid);  // role name, "0", or "foreign-pid"
+std::string uid_name(uid_t uid);  // identity name, "overflow" (65534), "-1", or "foreign-uid"
+std::string gid_name(gid_t gid);
+
+// An address as the kernel reported it: "srv.sock" (relative to the scenario directory),
+// "@name" (abstract, run tag removed), "@<autobind>", or "unnamed".
+std::string address_name(const sockaddr* sa, socklen_t len);
+
+// Timeouts, already scaled by AFUNIX_TIMEOUT_SCALE (the backend's multiplier).
+int op_timeout_ms();        // the watchdog on operations that may block
+int event_timeout_ms();     // how long an actor waits for an event
+int scenario_timeout_ms();  // how long all actors together may take
+
+void kill_registered_processes();
+
+}  // namespace context
+}  // namespace afunix

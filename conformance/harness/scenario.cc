@@ -1,0 +1,357 @@
+#include "scenario.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "context.h"
+#include "names.h"
+#include "observation.h"
+
+namespace afunix {
+
+// ---- identities ----------------------------------------------------------------------------
+
+const Identity& Runner() {
+  static const Identity id{"runner", getuid(), getgid(), {}, true};
+  return id;
+}
+const Identity& ServiceOwner() {
+  static const Identity id{"svc", 61001, 61001, {}, false};
+  return id;
+}
+const Identity& GroupMember() {
+  static const Identity id{"member", 61002, 61002, {61001}, false};
+  return id;
+}
+const Identity& Stranger() {
+  static const Identity id{"stranger", 61003, 61003, {}, false};
+  return id;
+}
+
+namespace {
+
+// Returns 0 or the errno of the failing step; never returns into the caller's identity on success.
+int switch_identity(const Identity& who) {
+  if (who.is_runner) return 0;
+  if (setgroups(who.groups.size(), who.groups.data()) != 0) return errno;
+  if (setgid(who.gid) != 0) return errno;
+  if (setuid(who.uid) != 0) return errno;
+  return 0;
+}
+
+// ---- small process helpers ------------------------------------------------------------------
+
+void write_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += n;
+  }
+}
+
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  ::lseek(fd, 0, SEEK_SET);
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
+std::string end_description(int status) {
+  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "signal " + signal_name(WTERMSIG(status));
+  return "unknown";
+}
+
+int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
+  if (type == FTW_DP) return ::rmdir(path), 0;
+  return ::unlink(path), 0;
+}
+int open_up_dir(const char* path, const struct stat*, int type, struct FTW*) {
+  if (type == FTW_D || type == FTW_DNR) ::chmod(path, 0700);
+  return 0;
+}
+
+void remove_tree(const std::string& dir) {
+  // Actors may leave directories without write or search permission (that is what they test).
+  nftw(dir.c_str(), open_up_dir, 16, FTW_PHYS);
+  nftw(dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char* compiled_abi() {
+#if defined(__x86_64__)
+  return "x86_64";
+#elif defined(__aarch64__)
+  return "aarch64";
+#elif defined(__arm__) && defined(__ARM_PCS_VFP)
+  return "armhf";
+#elif defined(__arm__)
+  return "arm";
+#elif defined(__i386__)
+  return "i386";
+#else
+  return "other";
+#endif
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+// Set in every actor so an interrupted wait or watchdog can find whose trace to write to.
+Actor* g_current_actor = nullptr;
+constexpr int kAbandonedExit = 97;
+
+}  // namespace
+
+// ---- Event ----------------------------------------------------------------------------------
+
+void Event::post() {
+  if (g_current_actor)
+    g_current_actor->record(Obs("post").str("event", name_).encode());
+  write_all(write_fd_, "!");
+}
+
+void Event::wait() {
+  pollfd p{read_fd_, POLLIN, 0};
+  int remaining = context::event_timeout_ms();
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    int r = ::poll(&p, 1, remaining);
+    if (r > 0) return;  // the latch stays readable: nobody consumes the byte
+    if (r < 0 && errno == EINTR) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+      remaining = context::event_timeout_ms() - static_cast<int>(elapsed);
+      if (remaining > 0) continue;
+    }
+    break;
+  }
+  if (g_current_actor)
+    g_current_actor->record(Obs("wait").str("event", name_).str("result", "timeout").encode());
+  _exit(kAbandonedExit);
+}
+
+// ---- Scenario -------------------------------------------------------------------------------
+
+Scenario::Scenario() {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  name_ = std::string(info->test_suite_name()) + "." + info->name();
+  std::string base = env_or("AFUNIX_WORKDIR", "/tmp");
+  std::string templ = base + "/scn-XXXXXX";
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) {
+    ADD_FAILURE() << "cannot create a scenario directory under " << base << ": " << strerror(errno);
+    return;
+  }
+  dir_ = buf.data();
+  // Like /tmp: every actor, whatever its identity, can create its own files here.
+  ::chmod(dir_.c_str(), 01777);
+  context::begin(dir_, "afunix-" + dir_.substr(dir_.size() - 6) + "-");
+}
+
+Scenario::~Scenario() {
+  for (Event& e : events_) {
+    ::close(e.read_fd_);
+    ::close(e.write_fd_);
+  }
+  if (!dir_.empty()) remove_tree(dir_);
+}
+
+Event& Scenario::event(const std::string& name) {
+  events_.emplace_back();
+  Event& e = events_.back();
+  e.name_ = name;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) std::abort();
+  e.read_fd_ = fds[0];
+  e.write_fd_ = fds[1];
+  return e;
+}
+
+void Scenario::actor(const std::string& role, const Identity& who,
+                     std::function<void(Actor&)> body) {
+  actors_.push_back({role, &who, std::move(body)});
+}
+
+std::string Scenario::unsupported_reason() const {
+  std::vector<const Identity*> needed = extra_identities_;
+  for (const ActorSpec& a : actors_) needed.push_back(a.who);
+  for (const Identity* who : needed) {
+    if (who->is_runner) continue;
+    pid_t pid = fork();
+    if (pid == 0) _exit(switch_identity(*who));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      int err = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+      return "needs test identity '" + who->name + "' (uid " + std::to_string(who->uid) +
+             "): switching to it failed with " + errno_name(err) + " (run as root)";
+    }
+  }
+  return "";
+}
+
+void Scenario::write_trace(const std::string& status, const std::string& reason,
+                           const std::vector<std::string>& actor_json) const {
+  const char* trace_dir = std::getenv("AFUNIX_TRACE_DIR");
+  if (!trace_dir) return;
+  struct utsname u;
+  uname(&u);
+  Obs run = Obs::object();
+  run.str("backend", env_or("AFUNIX_BACKEND", "unspecified"))
+      .str("kernel", u.release)
+      .str("machine", u.machine)
+      .str("abi", compiled_abi())
+      .str("suite_revision", env_or("AFUNIX_SUITE_REVISION", "unknown"))
+      .flag("runner_is_root", getuid() == 0);
+  Obs doc = Obs::object();
+  doc.num("schema", 1).str("scenario", name_).json("run", run.encode()).str("status", status);
+  if (!reason.empty()) doc.str("reason", reason);
+  std::string actors = "[";
+  for (size_t i = 0; i < actor_json.size(); ++i) actors += (i ? ",\n" : "\n") + actor_json[i];
+  doc.json("actors", actors + "\n]");
+
+  std::string path = std::string(trace_dir) + "/" + name_ + ".json";
+  std::string tmp = path + ".partial";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    ADD_FAILURE() << "cannot write trace " << tmp << ": " << strerror(errno);
+    return;
+  }
+  write_all(fd, doc.encode() + "\n");
+  ::close(fd);
+  ::rename(tmp.c_str(), path.c_str());
+}
+
+void Scenario::run() {
+  if (dir_.empty()) return;
+  std::string reason = unsupported_reason();
+  if (!reason.empty()) {
+    write_trace("unsupported", reason, {});
+    GTEST_SKIP() << reason;
+  }
+
+  // SIGCHLD stays blocked in this process so the wait below can use sigtimedwait.
+  sigset_t chld, old_mask;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, &old_mask);
+
+  context::forget_processes();
+  struct Running {
+    pid_t pid;
+    int trace_fd;
+    int go_fd;
+    std::string end;
+  };
+  std::vector<Running> running;
+  for (const ActorSpec& spec : actors_) {
+    FILE* trace = tmpfile();
+    int go[2];
+    if (!trace || pipe2(go, O_CLOEXEC) != 0) std::abort();
+    int trace_fd = fileno(trace);
+    pid_t pid = fork();
+    if (pid == 0) {
+      sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+      ::close(go[1]);
+      Actor actor(spec.role, trace_fd);
+      g_current_actor = &actor;
+      if (switch_identity(*spec.who) != 0) _exit(kAbandonedExit);
+      char c;
+      if (::read(go[0], &c, 1) != 1) _exit(kAbandonedExit);  // the runner went away
+      if (::chdir(dir_.c_str()) != 0) _exit(kAbandonedExit);
+      spec.body(actor);
+      _exit(0);
+    }
+    ::close(go[0]);
+    context::register_process(pid, spec.role);
+    running.push_back({pid, dup(trace_fd), go[1], ""});
+    fclose(trace);
+  }
+  for (Running& r : running) {
+    write_all(r.go_fd, "g");
+    ::close(r.go_fd);
+  }
+
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    bool all_done = true;
+    for (Running& r : running) {
+      if (!r.end.empty()) continue;
+      int status;
+      if (waitpid(r.pid, &status, WNOHANG) == r.pid)
+        r.end = WIFEXITED(status) && WEXITSTATUS(status) == kAbandonedExit ? "abandoned"
+                                                                           : end_description(status);
+      else
+        all_done = false;
+    }
+    if (all_done) break;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    long left = context::scenario_timeout_ms() - elapsed;
+    if (left <= 0) {
+      for (Running& r : running) {
+        if (!r.end.empty()) continue;
+        ::kill(r.pid, SIGKILL);
+        waitpid(r.pid, nullptr, 0);
+        r.end = "killed at the scenario deadline";
+      }
+      break;
+    }
+    struct timespec wait_for{left / 1000, (left % 1000) * 1000000};
+    sigtimedwait(&chld, nullptr, &wait_for);
+  }
+  // Anything the actors forked and left behind goes too.
+  context::kill_registered_processes();
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+
+  std::vector<std::string> actor_json;
+  for (size_t i = 0; i < running.size(); ++i) {
+    std::string lines = read_all(running[i].trace_fd);
+    ::close(running[i].trace_fd);
+    std::string obs;
+    size_t pos = 0;
+    while (pos < lines.size()) {
+      size_t nl = lines.find('\n', pos);
+      if (nl == std::string::npos) nl = lines.size();
+      if (nl > pos) obs += (obs.empty() ? "\n  " : ",\n  ") + lines.substr(pos, nl - pos);
+      pos = nl + 1;
+    }
+    Obs a = Obs::object();
+    a.str("role", actors_[i].role)
+        .str("identity", actors_[i].who->name)
+        .json("observations", "[" + obs + "]")
+        .str("end", running[i].end);
+    actor_json.push_back(a.encode());
+  }
+  write_trace("ran", "", actor_json);
+}
+
+}  // namespace afunix

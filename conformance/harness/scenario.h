@@ -1,0 +1,159 @@
+// The scenario harness: a scenario is a short story of actors (server, client, attacker, ...), each a
+// separate process with its own identity, synchronised by explicit events, each recording what it
+// observed. Scenario::run() forks the actors, collects their observations into one JSON trace and
+// cleans up. See docs/trace-format.md for what a trace contains.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace afunix {
+
+// Who an actor runs as. The test identities are fixed uids/gids that need no /etc/passwd entry: the
+// harness switches to them when it runs as root, and reports the scenario UNSUPPORTED when it cannot.
+struct Identity {
+  std::string name;  // what traces call this uid (and its primary gid)
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups;  // supplementary groups
+  bool is_runner;             // the user running the suite: no switch needed
+};
+
+const Identity& Runner();        // whoever runs the suite
+const Identity& ServiceOwner();  // "svc": owns the service's directories (postfix's "postfix")
+const Identity& GroupMember();   // "member": in svc's group (postfix's "postdrop" users)
+const Identity& Stranger();      // "stranger": another local user with no relation to svc
+
+// A socket address, built the way a program would build it.
+class Addr {
+ public:
+  static Addr path(const std::string& path);      // pathname; addrlen covers the path and its NUL
+  static Addr abstract(const std::string& name);  // abstract name, unique to this scenario run
+  static Addr autobind();                         // addrlen == sizeof(sa_family_t)
+  // Exact sun_path bytes and addrlen, for edge cases (overlong, missing NUL, ...).
+  static Addr raw(const std::string& sun_path_bytes, socklen_t addrlen, const std::string& label);
+
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage_); }
+  socklen_t len() const { return len_; }
+  const std::string& label() const { return label_; }
+
+ private:
+  // Large enough for addrlen > sizeof(sockaddr_un) edge cases without reading past the object.
+  struct Storage {
+    sockaddr_un un;
+    char slack[16];
+  } storage_{};
+  socklen_t len_ = 0;
+  std::string label_;
+};
+
+// How long poll() may wait: Now checks readiness as it is; UntilReady waits for another actor to
+// make the socket ready (bounded by the event timeout, and "timeout" is then the observation).
+enum class Wait { Now, UntilReady };
+
+class Scenario;
+
+// What an actor can do. Every operation is performed for real and recorded as one observation in
+// the actor's trace; operations that may block run under a watchdog and record "blocked" when it
+// fires. The raw result is returned so the story can go on with it.
+class Actor {
+ public:
+  const std::string& role() const { return role_; }
+
+  // Sockets (AF_UNIX unless the domain is given).
+  int socket(int type);
+  int socket_in_domain(int domain, int type);
+  std::pair<int, int> socketpair(int type);
+  int bind(int fd, const Addr& addr);
+  int listen(int fd, int backlog);
+  int connect(int fd, const Addr& addr);
+  int accept(int fd);  // records the peer address it reports
+  long send(int fd, const std::string& data, int flags = 0);
+  std::string recv(int fd, size_t max, int flags = 0);
+  int shutdown(int fd, int how);
+  int close(int fd);
+  int set_nonblocking(int fd);
+  void peercred(int fd);  // getsockopt(SO_PEERCRED), credentials by role and identity name
+  void sockname(int fd);
+  void peername(int fd);
+  int poll(int fd, short events, Wait wait = Wait::Now);
+
+  // Files and identity.
+  int mkdir(const std::string& path, unsigned mode);
+  int chmod(const std::string& path, unsigned mode);
+  int unlink(const std::string& path);
+  void stat(const std::string& path);  // file type and permission bits
+  void umask(unsigned mask);
+  int become(const Identity& who);  // switch uid/gids mid-story (declare it with Scenario::uses)
+
+  // Free-form observation for things no operation above covers.
+  void record(const std::string& encoded_json_line);
+
+ private:
+  friend class Scenario;
+  Actor(std::string role, int trace_fd) : role_(std::move(role)), trace_fd_(trace_fd) {}
+  void write_line(const std::string& line);
+  std::string role_;
+  int trace_fd_;
+};
+
+// A one-shot latch between actors: once posted it stays posted, so any number of actors may wait.
+class Event {
+ public:
+  void post();
+  // Returns when posted. If the event is not posted within the event timeout the waiting actor
+  // records it and ends, so a broken backend costs time, never a hang.
+  void wait();
+  const std::string& name() const { return name_; }
+
+ private:
+  friend class Scenario;
+  std::string name_;
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+};
+
+class Scenario {
+ public:
+  Scenario();  // named after the running GoogleTest test
+  ~Scenario();
+  Scenario(const Scenario&) = delete;
+  Scenario& operator=(const Scenario&) = delete;
+
+  Event& event(const std::string& name);
+  void actor(const std::string& role, const Identity& who, std::function<void(Actor&)> body);
+  void actor(const std::string& role, std::function<void(Actor&)> body) {
+    actor(role, Runner(), std::move(body));
+  }
+  // An identity an actor switches to mid-story; the scenario needs it to be available.
+  void uses(const Identity& who) { extra_identities_.push_back(&who); }
+
+  // Forks the actors, waits for them (bounded), writes the trace, removes the directory.
+  // Marks the GoogleTest test skipped when the scenario is UNSUPPORTED here.
+  void run();
+
+ private:
+  struct ActorSpec {
+    std::string role;
+    const Identity* who;
+    std::function<void(Actor&)> body;
+  };
+  std::string unsupported_reason() const;
+  void write_trace(const std::string& status, const std::string& reason,
+                   const std::vector<std::string>& actor_json) const;
+
+  std::string name_;
+  std::string dir_;
+  std::deque<Event> events_;
+  std::vector<ActorSpec> actors_;
+  std::vector<const Identity*> extra_identities_;
+};
+
+}  // namespace afunix
