@@ -203,6 +203,9 @@ std::string Scenario::unsupported_reason() const {
   for (const ActorSpec& a : actors_) needed.push_back(a.who);
   for (const Identity* who : needed) {
     if (who->is_runner) continue;
+    // A backend that lacks a capability by design says so (see docs/backends.md).
+    if (const char* why = std::getenv("AFUNIX_UNSUPPORTED_IDENTITIES"))
+      return "needs test identity '" + who->name + "': " + why;
     pid_t pid = fork();
     if (pid == 0) _exit(switch_identity(*who));
     int status = 0;
@@ -236,7 +239,11 @@ void Scenario::write_trace(const std::string& status, const std::string& reason,
   for (size_t i = 0; i < actor_json.size(); ++i) actors += (i ? ",\n" : "\n") + actor_json[i];
   doc.json("actors", actors + "\n]");
 
-  std::string path = std::string(trace_dir) + "/" + name_ + ".json";
+  // Parameterised scenario names contain '/', which a file name cannot.
+  std::string file = name_;
+  for (char& c : file)
+    if (c == '/') c = '~';
+  std::string path = std::string(trace_dir) + "/" + file + ".json";
   std::string tmp = path + ".partial";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
