@@ -1,0 +1,86 @@
+"""Recording the oracle: run every scenario on the native kernel and write expected/.
+
+expected/<scenario>.json holds each trace in canonical form (no run metadata), and
+expected/RECORDED.json the kernel and architecture they came from. Recording twice on the same
+kernel changes no byte; `check` proves it without writing.
+"""
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+from conformlib import traces
+from conformlib.backends import load_backend
+from conformlib.errors import ConformError
+from conformlib.execute import Paths, execute, observed_trace
+from conformlib.scenarios import list_scenarios
+
+RECORDED = "RECORDED.json"
+
+
+def observe_natively(root, scenarios, revision="unknown"):
+    """Runs the scenarios on the native backend; returns {scenario: canonical text} or raises."""
+    native = load_backend(root / "runners" / "backends" / "native.toml")
+    tmp = Path(tempfile.mkdtemp(prefix="afunix-record-"))
+    tmp.chmod(0o755)
+    trace_dir = tmp / "traces"
+    trace_dir.mkdir()
+    problems, out, kernel = [], {}, None
+    try:
+        paths = Paths(root, trace_dir, tmp, revision)
+        for scenario in scenarios:
+            doc = observed_trace(execute(native, scenario, paths))
+            if not isinstance(doc, dict):
+                problems.append(f"{scenario}: {doc.verdict}: {doc.message}")
+            elif doc["status"] != "ran":
+                problems.append(f"{scenario}: UNSUPPORTED natively ({doc.get('reason')}); "
+                                "record as root so every scenario runs")
+            else:
+                out[scenario] = traces.canonical(doc)
+                kernel = kernel or doc["run"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if problems:
+        raise ConformError("expected/", "cannot record the oracle:\n  " + "\n  ".join(problems))
+    return out, kernel
+
+
+def recorded_metadata(run):
+    return {"kernel": run["kernel"], "machine": run["machine"], "abi": run["abi"],
+            "schema": traces.SCHEMA}
+
+
+def record(root, expected_dir):
+    """Writes expected/ from a native run; returns (written, removed) file counts."""
+    scenarios = list_scenarios(Paths(root, root, root).binary("native"))
+    canon, run = observe_natively(root, scenarios)
+    expected_dir.mkdir(exist_ok=True)
+    wanted = {traces.file_name(s) for s in scenarios}
+    removed = 0
+    for old in expected_dir.glob("*.json"):
+        if old.name != RECORDED and old.name not in wanted:
+            old.unlink()
+            removed += 1
+    for scenario, text in canon.items():
+        (expected_dir / traces.file_name(scenario)).write_text(text)
+    (expected_dir / RECORDED).write_text(json.dumps(recorded_metadata(run), indent=2) + "\n")
+    return len(canon), removed
+
+
+def check(root, expected_dir):
+    """Runs natively and compares with expected/ byte for byte; returns the differing file names."""
+    scenarios = list_scenarios(Paths(root, root, root).binary("native"))
+    canon, _ = observe_natively(root, scenarios)
+    differing = []
+    for scenario, text in canon.items():
+        path = expected_dir / traces.file_name(scenario)
+        if not path.exists() or path.read_text() != text:
+            differing.append(path.name)
+    return differing
+
+
+def host_description():
+    return f"{platform.system()} {os.uname().release} {platform.machine()}"

@@ -1,0 +1,160 @@
+"""Backend descriptors: one small TOML file per backend (format in docs/backends.md)."""
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConformError
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: Debian's python3-tomli
+    import tomli as tomllib
+
+KINDS = ("oracle", "emulator", "sandbox", "emulation", "fixture")
+BUILDS = ("native", "aarch64", "armhf")
+KEYS = {
+    "description": str,
+    "kind": str,
+    "build": str,
+    "command": list,
+    "timeout_multiplier": (int, float),
+    "workdir": str,
+    "env": dict,
+    "requires": dict,
+    "unsupported": dict,
+    "adversary": str,
+}
+REQUIRES_KEYS = ("commands", "files", "packages")
+CAPABILITIES = ("identities",)
+PLACEHOLDERS = ("binary", "build", "root", "tmp", "workdir", "trace_dir")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
+
+
+@dataclass
+class Backend:
+    name: str
+    path: Path
+    description: str
+    kind: str
+    build: str = "native"
+    command: list = field(default_factory=lambda: ["{binary}"])
+    timeout_multiplier: float = 1.0
+    workdir: str = ""
+    env: dict = field(default_factory=dict)
+    requires: dict = field(default_factory=dict)
+    unsupported: dict = field(default_factory=dict)
+    adversary: str = ""
+
+    def missing(self):
+        """What is missing for this backend to run, as (what, hint) pairs; empty when available."""
+        gaps = []
+        for cmd in self.requires.get("commands", []):
+            if shutil.which(cmd) is None:
+                gaps.append(f"command {cmd}")
+        for f in self.requires.get("files", []):
+            if not os.path.exists(f):
+                gaps.append(f"file {f}")
+        return gaps
+
+    def install_hint(self):
+        pkgs = self.requires.get("packages", [])
+        return f"apt-get install {' '.join(pkgs)}" if pkgs else "see " + str(self.path)
+
+    def availability(self):
+        """None when available, else the reason ("not available: apt-get install X")."""
+        gaps = self.missing()
+        if not gaps:
+            return None
+        return f"not available ({', '.join(gaps)} missing): {self.install_hint()}"
+
+
+def _check_type(path, key, value, expected):
+    if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+        names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+        raise ConformError(path, f"'{key}' must be a {names}, not {type(value).__name__}")
+
+
+def load_backend(path):
+    """Parses and validates one descriptor; raises ConformError naming the file and the problem."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConformError(path, f"cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConformError(path, f"not valid TOML: {e}") from None
+
+    for key, value in data.items():
+        if key not in KEYS:
+            raise ConformError(path, f"unknown key '{key}' (known: {', '.join(KEYS)})")
+        _check_type(path, key, value, KEYS[key])
+    for key in ("description", "kind"):
+        if key not in data:
+            raise ConformError(path, f"missing required key '{key}'")
+    if data["kind"] not in KINDS:
+        raise ConformError(path, f"kind '{data['kind']}' is not one of {', '.join(KINDS)}")
+    if data.get("build", "native") not in BUILDS:
+        raise ConformError(path, f"build '{data['build']}' is not one of {', '.join(BUILDS)}")
+    command = data.get("command", ["{binary}"])
+    if not command or not all(isinstance(a, str) for a in command):
+        raise ConformError(path, "'command' must be a non-empty list of strings")
+    if "{binary}" not in " ".join(command):
+        raise ConformError(path, "'command' must run the scenario program: put {binary} in it")
+    for text in [*command, *data.get("env", {}).values(), data.get("workdir", "")]:
+        for name in _PLACEHOLDER.findall(str(text)):
+            if name not in PLACEHOLDERS:
+                raise ConformError(path, f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")
+    if data.get("timeout_multiplier", 1.0) <= 0:
+        raise ConformError(path, "'timeout_multiplier' must be positive")
+    for key, value in data.get("env", {}).items():
+        if not isinstance(value, str):
+            raise ConformError(path, f"env '{key}' must be a string")
+    for key, value in data.get("requires", {}).items():
+        if key not in REQUIRES_KEYS:
+            raise ConformError(path, f"unknown key 'requires.{key}' (known: {', '.join(REQUIRES_KEYS)})")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConformError(path, f"'requires.{key}' must be a list of strings")
+    for key, value in data.get("unsupported", {}).items():
+        if key not in CAPABILITIES:
+            raise ConformError(path, f"unknown capability 'unsupported.{key}' (known: {', '.join(CAPABILITIES)})")
+        if not isinstance(value, str) or not value:
+            raise ConformError(path, f"'unsupported.{key}' must say why, as a string")
+
+    return Backend(
+        name=path.stem,
+        path=path,
+        description=data["description"],
+        kind=data["kind"],
+        build=data.get("build", "native"),
+        command=command,
+        timeout_multiplier=float(data.get("timeout_multiplier", 1.0)),
+        workdir=data.get("workdir", ""),
+        env=data.get("env", {}),
+        requires=data.get("requires", {}),
+        unsupported=data.get("unsupported", {}),
+        adversary=data.get("adversary", ""),
+    )
+
+
+def load_backends(directories):
+    """Every descriptor in the given directories, by name; a duplicate name is an error."""
+    backends = {}
+    for d in directories:
+        d = Path(d)
+        if not d.is_dir():
+            raise ConformError(d, "no such backends directory")
+        for path in sorted(d.glob("*.toml")):
+            b = load_backend(path)
+            if b.name in backends:
+                raise ConformError(path, f"backend '{b.name}' is also defined in {backends[b.name].path}")
+            backends[b.name] = b
+    return backends
+
+
+def expand(text, values):
+    """Replaces the {placeholder}s (all known: load_backend checked them)."""
+    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)

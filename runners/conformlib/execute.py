@@ -1,0 +1,209 @@
+"""Runs one scenario under one backend, in its own process group, and turns what happened into a
+verdict. Whatever the backend does (hang, crash, fork, garbage) the run ends in bounded time and
+leaves no process behind."""
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import traces
+from .backends import expand
+from .errors import ConformError
+
+# The harness's own scenario deadline is 20 s (scaled); the runner waits a little longer so that the
+# harness can report a hung actor itself, and kills the whole group only when the harness hangs too.
+SCENARIO_DEADLINE_S = 20
+RUNNER_GRACE_S = 10
+
+VERDICTS = ("PASS", "FAIL", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
+
+
+@dataclass
+class Result:
+    backend: str
+    scenario: str
+    verdict: str
+    message: str = ""
+    diff: str = ""
+    duration: float = 0.0
+    trace: dict = field(default=None, repr=False)
+
+    @property
+    def area(self):
+        return area_of(self.scenario)
+
+
+def area_of(scenario):
+    """Area of 'Peercred.X' or 'Kinds/Peercred.X/stream' is 'Peercred'."""
+    suite = scenario.split(".", 1)[0]
+    return suite.split("/")[-1]
+
+
+@dataclass
+class Paths:
+    """Where things are for one run."""
+    root: Path  # the project
+    trace_dir: Path  # observed traces of this backend
+    tmp: Path  # a fresh directory for this backend's run, removed afterwards
+    suite_revision: str = "unknown"
+
+    def build_dir(self, build):
+        return self.root / ("build" if build == "native" else f"build-{build}")
+
+    def binary(self, build):
+        return self.build_dir(build) / "conformance" / "afunix-scenarios"
+
+
+def command_for(backend, scenario, paths):
+    values = placeholders(backend, paths)
+    argv = [expand(a, values) for a in backend.command]
+    argv.append(f"--gtest_filter={scenario}")
+    env = dict(os.environ)
+    env.update({k: expand(v, values) for k, v in backend.env.items()})
+    env.update({
+        "AFUNIX_TRACE_DIR": str(paths.trace_dir),
+        "AFUNIX_WORKDIR": values["workdir"],
+        "AFUNIX_TIMEOUT_SCALE": str(backend.timeout_multiplier),
+        "AFUNIX_BACKEND": backend.name,
+        "AFUNIX_SUITE_REVISION": paths.suite_revision,
+    })
+    for capability, reason in backend.unsupported.items():
+        env[f"AFUNIX_UNSUPPORTED_{capability.upper()}"] = reason
+    return argv, env
+
+
+def placeholders(backend, paths):
+    values = {
+        "binary": paths.binary(backend.build),
+        "build": paths.build_dir(backend.build),
+        "root": paths.root,
+        "tmp": paths.tmp,
+        "trace_dir": paths.trace_dir,
+    }
+    values["workdir"] = expand(backend.workdir, values) if backend.workdir else str(paths.tmp)
+    return values
+
+
+def kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@dataclass
+class Execution:
+    """What happened when the scenario program ran, before anyone compared it with anything."""
+    backend: str
+    scenario: str
+    returncode: int
+    timed_out: bool
+    timeout: float
+    trace_path: Path
+    log_path: Path
+    duration: float
+    start_error: str = ""
+
+
+def execute(backend, scenario, paths):
+    trace_path = paths.trace_dir / traces.file_name(scenario)
+    if trace_path.exists():
+        trace_path.unlink()
+    argv, env = command_for(backend, scenario, paths)
+    timeout = SCENARIO_DEADLINE_S * backend.timeout_multiplier + RUNNER_GRACE_S
+    log_path = paths.trace_dir / (traces.file_name(scenario)[:-5] + ".log")
+    started = time.monotonic()
+    returncode, timed_out, start_error = -1, False, ""
+    with open(log_path, "wb") as log:
+        try:
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            start_error = f"cannot start {argv[0]}: {e.strerror}"
+        else:
+            try:
+                returncode = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            # Whatever the scenario forked and left running goes with the group.
+            kill_group(proc.pid)
+            if timed_out:
+                returncode = proc.wait()
+    return Execution(backend.name, scenario, returncode, timed_out, timeout, trace_path, log_path,
+                     time.monotonic() - started, start_error)
+
+
+def run_scenario(backend, scenario, paths, expected):
+    """expected: the oracle's trace document (or None when there is none)."""
+    ex = execute(backend, scenario, paths)
+    result = judge(ex, expected)
+    result.duration = ex.duration
+    return result
+
+
+def _log_tail(log_path, lines=8):
+    try:
+        text = log_path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def observed_trace(ex):
+    """The trace the execution wrote, or a Result saying why there is none to judge."""
+    def result(verdict, message):
+        return Result(ex.backend, ex.scenario, verdict, message)
+
+    if ex.start_error:
+        return result("ERROR", ex.start_error)
+    if ex.timed_out:
+        return result("TIMEOUT", f"the scenario program was still running after {ex.timeout:.0f} s; "
+                                 "its process group was killed")
+    if not ex.trace_path.exists():
+        if ex.returncode < 0:
+            return result("CRASH", f"the scenario program died of {signal.Signals(-ex.returncode).name} "
+                                   "before writing a trace")
+        tail = _log_tail(ex.log_path)
+        return result("ERROR", f"the scenario program exited {ex.returncode} without writing a trace"
+                               + (f"; it said:\n{tail}" if tail else ""))
+    try:
+        observed = traces.load(ex.trace_path)
+    except ConformError as e:
+        return result("ERROR", str(e))
+    if observed["scenario"] != ex.scenario:
+        return result("ERROR", f"{ex.trace_path}: trace is for {observed['scenario']}, not {ex.scenario}")
+    return observed
+
+
+def judge(ex, expected):
+    def result(verdict, message="", diff="", trace=None):
+        return Result(ex.backend, ex.scenario, verdict, message, diff, trace=trace)
+
+    observed = observed_trace(ex)
+    if isinstance(observed, Result):
+        return observed
+    scenario = ex.scenario
+    if observed["status"] == "unsupported":
+        return result("UNSUPPORTED", observed.get("reason", ""), trace=observed)
+    if expected is None:
+        return result("ERROR", f"no expected trace for {scenario}: record the oracle with ./conform record",
+                      trace=observed)
+    exp, obs = traces.behaviour(expected), traces.behaviour(observed)
+    if exp == obs:
+        return result("PASS", trace=observed)
+    d = traces.diff(exp, obs)
+    expected_ends = {a["role"]: a["end"] for a in expected["actors"]}
+    for actor in observed["actors"]:
+        end = actor["end"]
+        if end == expected_ends.get(actor["role"]):
+            continue
+        if end.startswith("signal "):
+            return result("CRASH", f"actor {actor['role']} died of {end[len('signal '):]}", d, observed)
+        if end == "killed at the scenario deadline":
+            return result("TIMEOUT", f"actor {actor['role']} hung until the scenario deadline", d, observed)
+    first = d.splitlines()
+    return result("FAIL", f"differs from Linux: {first[0]} {first[1].strip() if len(first) > 1 else ''}".strip(),
+                  d, observed)

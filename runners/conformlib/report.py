@@ -1,0 +1,198 @@
+"""The published results of a run: results.json (machine-readable), matrix.md and matrix.html
+(scenarios by area x backends, each cell linking to its diff), and one diff file per cell."""
+
+import html
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from . import traces
+from .execute import VERDICTS, area_of
+
+SCHEMA = 1
+SCORE_FORMULA = "PASS / (scenarios - UNSUPPORTED)"
+
+
+def cell_file(backend, scenario):
+    return f"diffs/{backend}/{traces.file_name(scenario)[:-5]}.txt"
+
+
+def write_results(out_dir, run_info, backends, scenarios, results):
+    """backends: name -> dict(description, kind, available, reason); results: list of Result."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for r in results:
+        rel = cell_file(r.backend, r.scenario)
+        path = out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{r.backend} / {r.scenario}: {r.verdict}\n"
+                        + (f"{r.message}\n" if r.message else "")
+                        + (f"\n{r.diff}\n" if r.diff else ""))
+        rows.append({"backend": r.backend, "scenario": r.scenario, "area": area_of(r.scenario),
+                     "verdict": r.verdict, "message": r.message, "duration": round(r.duration, 3),
+                     "detail": rel})
+        if r.trace and r.trace.get("run"):
+            backends[r.backend].setdefault("run_info", r.trace["run"])
+    doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
+           "scenarios": list(scenarios), "backends": backends,
+           "results": sorted(rows, key=lambda x: (x["backend"], x["scenario"]))}
+    (out_dir / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    write_matrix(out_dir, doc)
+    return doc
+
+
+def load_results(path):
+    return json.loads(Path(path).read_text())
+
+
+class Matrix:
+    """results.json, indexed for the tables."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self.cells = {(r["backend"], r["scenario"]): r for r in doc["results"]}
+        ran = {r["backend"] for r in doc["results"]}
+        order = lambda name: (doc["backends"][name]["kind"] != "oracle", name)
+        self.backends = sorted((b for b in doc["backends"] if b in ran), key=order)
+        self.unavailable = sorted(b for b, info in doc["backends"].items() if b not in ran)
+        self.areas = defaultdict(list)
+        for s in doc["scenarios"]:
+            self.areas[area_of(s)].append(s)
+
+    def counts(self, backend, scenarios=None):
+        c = dict.fromkeys(VERDICTS, 0)
+        for s in scenarios if scenarios is not None else self.doc["scenarios"]:
+            cell = self.cells.get((backend, s))
+            if cell:
+                c[cell["verdict"]] += 1
+        return c
+
+    def score(self, backend, scenarios=None):
+        c = self.counts(backend, scenarios)
+        applicable = sum(c.values()) - c["UNSUPPORTED"]
+        return c["PASS"], applicable
+
+
+def _pct(passed, applicable):
+    return f"{100 * passed / applicable:.0f}%" if applicable else "n/a"
+
+
+def summary_rows(m):
+    """(backend, kind, counts, score) per backend that ran."""
+    rows = []
+    for b in m.backends:
+        c = m.counts(b)
+        rows.append((b, m.doc["backends"][b]["kind"], c, _pct(*m.score(b))))
+    return rows
+
+
+def matrix_markdown(doc):
+    m = Matrix(doc)
+    info = doc["run_info"]
+    out = ["# AF_UNIX conformance matrix", "",
+           f"Suite revision {info.get('suite_revision')}, run {info.get('started')}. "
+           f"Oracle: Linux {info.get('oracle', {}).get('kernel')} ({info.get('oracle', {}).get('machine')}). "
+           f"Score = {SCORE_FORMULA}; UNSUPPORTED never counts as a failure.", "",
+           "## Summary", "",
+           "| backend | kind | " + " | ".join(VERDICTS) + " | score |",
+           "|---|---|" + "---|" * len(VERDICTS) + "---|"]
+    for b, kind, c, score in summary_rows(m):
+        out.append(f"| {b} | {kind} | " + " | ".join(str(c[v]) for v in VERDICTS) + f" | {score} |")
+    for b in m.unavailable:
+        info_b = doc["backends"][b]
+        out.append(f"| {b} | {info_b['kind']} | {info_b.get('reason') or 'not run'} |" + " |" * len(VERDICTS))
+    out += ["", "## By area (passed / applicable)", "",
+            "| area | " + " | ".join(m.backends) + " |", "|---|" + "---|" * len(m.backends)]
+    for area in sorted(m.areas):
+        cells = []
+        for b in m.backends:
+            p, a = m.score(b, m.areas[area])
+            cells.append(f"{p}/{a}")
+        out.append(f"| {area} | " + " | ".join(cells) + " |")
+    out += ["", "## Scenarios", ""]
+    for area in sorted(m.areas):
+        out += [f"### {area}", "", "| scenario | " + " | ".join(m.backends) + " |",
+                "|---|" + "---|" * len(m.backends)]
+        for s in m.areas[area]:
+            cells = []
+            for b in m.backends:
+                cell = m.cells.get((b, s))
+                cells.append(f"[{cell['verdict']}]({cell['detail']})" if cell else "-")
+            out.append(f"| {s.split('.', 1)[1]} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }
+th { background: #f2f2f2; position: sticky; top: 0; }
+td a { text-decoration: none; color: inherit; display: block; }
+.PASS { background: #d9f2d9; } .FAIL { background: #f7d4d4; } .UNSUPPORTED { background: #eee; color: #666; }
+.TIMEOUT { background: #fbe3c2; } .CRASH { background: #e9b3b3; font-weight: bold; } .ERROR { background: #e3c9f0; }
+"""
+
+
+def matrix_html(doc):
+    m = Matrix(doc)
+    info = doc["run_info"]
+    e = html.escape
+    out = ["<!doctype html><html><head><meta charset='utf-8'><title>AF_UNIX conformance matrix</title>",
+           f"<style>{_STYLE}</style></head><body>", "<h1>AF_UNIX conformance matrix</h1>",
+           f"<p>Suite revision {e(str(info.get('suite_revision')))}, run {e(str(info.get('started')))}. "
+           f"Oracle: Linux {e(str(info.get('oracle', {}).get('kernel')))} "
+           f"({e(str(info.get('oracle', {}).get('machine')))}). Score = {e(SCORE_FORMULA)}; "
+           "UNSUPPORTED never counts as a failure. Each cell links to its diff.</p>",
+           "<h2>Summary</h2><table><tr><th>backend</th><th>kind</th><th>description</th>"
+           + "".join(f"<th>{v}</th>" for v in VERDICTS) + "<th>score</th></tr>"]
+    for b, kind, c, score in summary_rows(m):
+        out.append(f"<tr><td>{e(b)}</td><td>{e(kind)}</td><td>{e(doc['backends'][b]['description'])}</td>"
+                   + "".join(f"<td>{c[v]}</td>" for v in VERDICTS) + f"<td>{score}</td></tr>")
+    for b in m.unavailable:
+        info_b = doc["backends"][b]
+        out.append(f"<tr><td>{e(b)}</td><td>{e(info_b['kind'])}</td><td>{e(info_b['description'])}</td>"
+                   f"<td colspan='{len(VERDICTS) + 1}'>{e(info_b.get('reason') or 'not run')}</td></tr>")
+    out.append("</table>")
+    out.append("<h2>By area (passed / applicable)</h2><table><tr><th>area</th>"
+               + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>")
+    for area in sorted(m.areas):
+        out.append(f"<tr><td><a href='#{e(area)}'>{e(area)}</a></td>"
+                   + "".join("<td>%d/%d</td>" % m.score(b, m.areas[area]) for b in m.backends) + "</tr>")
+    out.append("</table><h2>Scenarios</h2>")
+    for area in sorted(m.areas):
+        out.append(f"<h3 id='{e(area)}'>{e(area)}</h3><table><tr><th>scenario</th>"
+                   + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>")
+        for s in m.areas[area]:
+            row = [f"<td>{e(s.split('.', 1)[1])}</td>"]
+            for b in m.backends:
+                cell = m.cells.get((b, s))
+                if cell:
+                    title = e(cell["message"] or cell["verdict"], quote=True)
+                    row.append(f"<td class='{cell['verdict']}'><a href='{e(cell['detail'])}' "
+                               f"title='{title}'>{cell['verdict']}</a></td>")
+                else:
+                    row.append("<td>-</td>")
+            out.append("<tr>" + "".join(row) + "</tr>")
+        out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_matrix(out_dir, doc):
+    out_dir = Path(out_dir)
+    (out_dir / "matrix.md").write_text(matrix_markdown(doc) + "\n")
+    (out_dir / "matrix.html").write_text(matrix_html(doc))
+
+
+def summary_table(doc):
+    """The plain-text table ./conform run prints at the end."""
+    m = Matrix(doc)
+    header = f"{'backend':<26} " + " ".join(f"{v:>11}" for v in VERDICTS) + f" {'score':>6}"
+    lines = [header, "-" * len(header)]
+    for b, _, c, score in summary_rows(m):
+        lines.append(f"{b:<26} " + " ".join(f"{c[v]:>11}" for v in VERDICTS) + f" {score:>6}")
+    for b in m.unavailable:
+        lines.append(f"{b:<26} {doc['backends'][b].get('reason') or 'not run'}")
+    return "\n".join(lines)
