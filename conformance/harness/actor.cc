@@ -249,10 +249,18 @@ int Actor::set_nonblocking(int fd) {
 void Actor::peercred(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  int r = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-  int err = errno;
+  int r;
+  int err;
+  bool blocked;
+  {
+    // Never blocks on Linux, but an emulation may first wait for the peer's credentials.
+    Watchdog w;
+    r = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
   Obs o("peercred");
-  o.str("result", outcome(r, err));
+  o.str("result", outcome(r, err, blocked));
   if (r == 0) {
     o.str("pid", context::pid_name(cred.pid))
         .str("uid", context::uid_name(cred.uid))
@@ -305,11 +313,39 @@ int Actor::poll(int fd, short events, Wait wait) {
   return r;
 }
 
+int Actor::poll(int fd, short events, Event& until) {
+  pollfd p[2] = {{fd, events, 0}, {until.read_fd_, POLLIN, 0}};
+  int r;
+  do {
+    r = ::poll(p, 2, context::event_timeout_ms());
+  } while (r < 0 && errno == EINTR);
+  int err = errno;
+  // poll() reports every ready descriptor of one scan, and the other actor posts after the step
+  // that would make the socket ready, so when the event is seen that readiness is seen with it.
+  Obs o("poll");
+  o.str("events", poll_events_name(events)).str("wait", "until-ready-or-event").str("event", until.name());
+  if (r < 0)
+    o.str("result", errno_name(err));
+  else
+    o.str("result", r == 0 ? "timeout" : p[0].revents ? "ready" : "not-ready")
+        .str("revents", poll_events_name(p[0].revents));
+  record(o.encode());
+  return r > 0 && p[0].revents ? 1 : 0;
+}
+
 int Actor::mkdir(const std::string& path, unsigned mode) {
   int r = ::mkdir(path.c_str(), mode);
   int err = errno;
   record(Obs("mkdir").str("path", path).str("mode", octal_mode(mode)).str("result", outcome(r, err)).encode());
   return r;
+}
+
+int Actor::create_file(const std::string& path, unsigned mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  int err = errno;
+  if (fd >= 0) ::close(fd);
+  record(Obs("create_file").str("path", path).str("mode", octal_mode(mode)).str("result", outcome(fd, err)).encode());
+  return fd >= 0 ? 0 : -1;
 }
 
 int Actor::chmod(const std::string& path, unsigned mode) {

@@ -193,6 +193,12 @@ Event& Scenario::event(const std::string& name) {
   return e;
 }
 
+Event& Scenario::ended(const std::string& role) {
+  Event& e = event("ended:" + role);
+  ended_events_.emplace_back(role, &e);
+  return e;
+}
+
 void Scenario::actor(const std::string& role, const Identity& who,
                      std::function<void(Actor&)> body) {
   actors_.push_back({role, &who, std::move(body)});
@@ -292,6 +298,7 @@ void Scenario::run() {
       char c;
       if (::read(go[0], &c, 1) != 1) _exit(kAbandonedExit);  // the runner went away
       if (::chdir(dir_.c_str()) != 0) _exit(kAbandonedExit);
+      ::umask(022);  // the modes of files the actors create must not depend on who runs the suite
       spec.body(actor);
       _exit(0);
     }
@@ -312,11 +319,15 @@ void Scenario::run() {
     for (Running& r : running) {
       if (!r.end.empty()) continue;
       int status;
-      if (waitpid(r.pid, &status, WNOHANG) == r.pid)
+      if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
         r.end = WIFEXITED(status) && WEXITSTATUS(status) == kAbandonedExit ? "abandoned"
                                                                            : end_description(status);
-      else
+        const std::string& role = actors_[&r - running.data()].role;
+        for (auto& [ended_role, event] : ended_events_)
+          if (ended_role == role) event->post();
+      } else {
         all_done = false;
+      }
     }
     if (all_done) break;
     struct timespec now;

@@ -59,6 +59,7 @@ class Addr {
 enum class Wait { Now, UntilReady };
 
 class Scenario;
+class Event;
 
 // What an actor can do. Every operation is performed for real and recorded as one observation in
 // the actor's trace; operations that may block run under a watchdog and record "blocked" when it
@@ -84,9 +85,14 @@ class Actor {
   void sockname(int fd);
   void peername(int fd);
   int poll(int fd, short events, Wait wait = Wait::Now);
+  // Waits until the socket is ready or `until` is posted, whichever comes first; when both are,
+  // the socket's readiness wins. Lets an event-loop server accept a connection that may or may not
+  // come: "result" is "ready", "not-ready" (the event came first) or "timeout" (neither came).
+  int poll(int fd, short events, Event& until);
 
   // Files and identity.
   int mkdir(const std::string& path, unsigned mode);
+  int create_file(const std::string& path, unsigned mode);  // an empty regular file (O_EXCL)
   int chmod(const std::string& path, unsigned mode);
   int unlink(const std::string& path);
   void stat(const std::string& path);  // file type and permission bits
@@ -115,6 +121,7 @@ class Event {
 
  private:
   friend class Scenario;
+  friend class Actor;
   std::string name_;
   int read_fd_ = -1;
   int write_fd_ = -1;
@@ -128,6 +135,10 @@ class Scenario {
   Scenario& operator=(const Scenario&) = delete;
 
   Event& event(const std::string& name);
+  // Posted by the harness once the actor `role` has ended and been reaped, so every descriptor it
+  // held is closed: how a story says "after the peer exited" without guessing how long that takes.
+  Event& ended(const std::string& role);
+  // Each actor starts in the scenario directory with umask 022, whatever the caller's umask.
   void actor(const std::string& role, const Identity& who, std::function<void(Actor&)> body);
   void actor(const std::string& role, std::function<void(Actor&)> body) {
     actor(role, Runner(), std::move(body));
@@ -152,6 +163,7 @@ class Scenario {
   std::string name_;
   std::string dir_;
   std::deque<Event> events_;
+  std::vector<std::pair<std::string, Event*>> ended_events_;  // role -> event posted at its end
   std::vector<ActorSpec> actors_;
   std::vector<const Identity*> extra_identities_;
 };
