@@ -1,7 +1,12 @@
 // SO_PEERCRED: who each end of a connection says the other is. The kernel records the client's
 // credentials at connect() and the server's at listen(); emulations that exchange credentials over
 // the wire report whatever the peer claims, or nothing at all.
+//
+// Servers wait for a pending connection with poll() before accept(), as event-loop servers do:
+// accept() then never races the client on Linux, and an emulation whose connect() waits for the
+// server (Cygwin's 2014 handshake) still gets its accept.
 #include <gtest/gtest.h>
+#include <poll.h>
 
 #include "scenario.h"
 
@@ -9,46 +14,306 @@ using namespace afunix;
 
 TEST(Peercred, ServerSeesClientCredsAfterAccept) {
   Scenario sc;
-  Event listening = sc.event("listening");
-  Event connected = sc.event("connected");
+  Event& listening = sc.event("listening");
+  Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     int s = a.socket(SOCK_STREAM);
     a.bind(s, Addr::path("srv.sock"));
     a.chmod("srv.sock", 0666);
     a.listen(s, 5);
     listening.post();
-    connected.wait();
+    a.poll(s, POLLIN, Wait::UntilReady);
     int c = a.accept(s);
     a.peercred(c);
+    checked.post();
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     listening.wait();
     int s = a.socket(SOCK_STREAM);
     a.connect(s, Addr::path("srv.sock"));
-    connected.post();
+    checked.wait();
   });
   sc.run();
 }
 
 TEST(Peercred, ClientSeesListenerCreds) {
   Scenario sc;
-  Event listening = sc.event("listening");
-  Event accepted = sc.event("accepted");
+  Event& listening = sc.event("listening");
+  Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     int s = a.socket(SOCK_STREAM);
     a.bind(s, Addr::path("srv.sock"));
     a.chmod("srv.sock", 0666);
     a.listen(s, 5);
     listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
     a.accept(s);
-    accepted.post();
+    checked.wait();
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     listening.wait();
     int s = a.socket(SOCK_STREAM);
     a.connect(s, Addr::path("srv.sock"));
     a.peercred(s);
-    accepted.wait();
+    checked.post();
+  });
+  sc.run();
+}
+
+// Linux knows the listener's creds at connect(); in Christian Franke's first proposal (seed thread)
+// the client learns them only from the server's first packet, which comes after accept().
+TEST(Peercred, ClientSeesListenerCredsBeforeAccept) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& checked = sc.event("checked");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    a.listen(s, 5);
+    listening.post();
+    checked.wait();
+    a.accept(s);
+  });
+  sc.actor("client", Stranger(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+    a.peercred(s);
+    checked.post();
+  });
+  sc.run();
+}
+
+TEST(Peercred, SameUserBothDirections) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& checked = sc.event("checked");
+  sc.actor("server", [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.listen(s, 5);
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    int c = a.accept(s);
+    a.peercred(c);
+    checked.wait();
+  });
+  sc.actor("client", [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+    a.peercred(s);
+    checked.post();
+  });
+  sc.run();
+}
+
+TEST(Peercred, SocketpairSeesCreator) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    auto [x, y] = a.socketpair(SOCK_STREAM);
+    a.peercred(x);
+    a.peercred(y);
+  });
+  sc.run();
+}
+
+// Cygwin answers SO_PEERCRED only for SOCK_STREAM (EINVAL otherwise); Linux sets creds on any pair.
+TEST(Peercred, DatagramSocketpairSeesCreator) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    auto [x, y] = a.socketpair(SOCK_DGRAM);
+    a.peercred(x);
+    a.peercred(y);
+  });
+  sc.run();
+}
+
+// Cygwin reports ENOTCONN for anything not connected; Linux answers with "nobody".
+TEST(Peercred, UnconnectedSocket) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.peercred(s);
+  });
+  sc.run();
+}
+
+TEST(Peercred, BoundSocketBeforeListen) {
+  Scenario sc;
+  sc.actor("server", [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.peercred(s);
+  });
+  sc.run();
+}
+
+// listen() stores the listener's own creds, which its clients will be given.
+TEST(Peercred, ListenerAfterListen) {
+  Scenario sc;
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.listen(s, 5);
+    a.peercred(s);
+  });
+  sc.run();
+}
+
+TEST(Peercred, DatagramConnectGivesNoCreds) {
+  Scenario sc;
+  Event& bound = sc.event("bound");
+  Event& checked = sc.event("checked");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = a.socket(SOCK_DGRAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    bound.post();
+    checked.wait();
+  });
+  sc.actor("client", Stranger(), [&](Actor& a) {
+    bound.wait();
+    int s = a.socket(SOCK_DGRAM);
+    a.connect(s, Addr::path("srv.sock"));
+    a.peercred(s);
+    checked.post();
+  });
+  sc.run();
+}
+
+// The creds are a snapshot taken at connect(), not a live view of a process that may be gone.
+TEST(Peercred, ServerSeesClientCredsAfterClientExit) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& client_gone = sc.ended("client");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    a.listen(s, 5);
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    int c = a.accept(s);
+    client_gone.wait();
+    a.peercred(c);
+    a.recv(c, 16);
+  });
+  sc.actor("client", Stranger(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+  });
+  sc.run();
+}
+
+TEST(Peercred, ClientSeesListenerCredsAfterServerExit) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& server_gone = sc.ended("server");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    a.listen(s, 5);
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    a.accept(s);
+  });
+  sc.actor("client", Stranger(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+    server_gone.wait();
+    a.peercred(s);
+    a.recv(s, 16);
+  });
+  sc.run();
+}
+
+// A daemon that drops privileges after listen(): clients still see who listened. Cygwin captures
+// the creds at listen() too, but sends them only when a client arrives.
+TEST(Peercred, ClientSeesCredsAsOfListenAfterServerSetuid) {
+  Scenario sc;
+  sc.uses(Stranger());
+  Event& listening = sc.event("listening");
+  Event& checked = sc.event("checked");
+  sc.actor("server", [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    a.listen(s, 5);
+    a.become(Stranger());
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    int c = a.accept(s);
+    a.peercred(c);
+    checked.wait();
+  });
+  sc.actor("client", GroupMember(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+    a.peercred(s);
+    checked.post();
+  });
+  sc.run();
+}
+
+// Dropping privileges between bind() and listen(): the creds are those of listen(), not bind().
+TEST(Peercred, CredsTakenAtListenNotBind) {
+  Scenario sc;
+  sc.uses(Stranger());
+  Event& listening = sc.event("listening");
+  Event& checked = sc.event("checked");
+  sc.actor("server", [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    a.become(Stranger());
+    a.listen(s, 5);
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    a.accept(s);
+    checked.wait();
+  });
+  sc.actor("client", GroupMember(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+    a.peercred(s);
+    checked.post();
+  });
+  sc.run();
+}
+
+// The client drops privileges after connect(): the server still sees who connected.
+TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
+  Scenario sc;
+  sc.uses(Stranger());
+  Event& listening = sc.event("listening");
+  Event& dropped = sc.event("dropped");
+  Event& checked = sc.event("checked");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    a.listen(s, 5);
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    int c = a.accept(s);
+    dropped.wait();
+    a.peercred(c);
+    checked.post();
+  });
+  sc.actor("client", [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+    a.become(Stranger());
+    dropped.post();
+    checked.wait();
   });
   sc.run();
 }
