@@ -278,7 +278,7 @@ void Actor::sockname(int fd) {
   o.str("result", outcome(r, err));
   if (r == 0)
     o.str("addr", context::address_name(reinterpret_cast<sockaddr*>(&addr), len))
-        .num("addrlen", len);
+        .num("addrlen", context::address_length(reinterpret_cast<sockaddr*>(&addr), len));
   record(o.encode());
 }
 
@@ -291,7 +291,7 @@ void Actor::peername(int fd) {
   o.str("result", outcome(r, err));
   if (r == 0)
     o.str("addr", context::address_name(reinterpret_cast<sockaddr*>(&addr), len))
-        .num("addrlen", len);
+        .num("addrlen", context::address_length(reinterpret_cast<sockaddr*>(&addr), len));
   record(o.encode());
 }
 

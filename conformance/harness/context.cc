@@ -125,6 +125,15 @@ std::string address_name(const sockaddr* sa, socklen_t len) {
   return escape_bytes(path);
 }
 
+socklen_t address_length(const sockaddr* sa, socklen_t len) {
+  const size_t path_offset = offsetof(sockaddr_un, sun_path);
+  const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
+  if (len > path_offset + g_tag.size() && un->sun_path[0] == '\0' &&
+      std::memcmp(un->sun_path + 1, g_tag.data(), g_tag.size()) == 0)
+    return len - static_cast<socklen_t>(g_tag.size());
+  return len;
+}
+
 int op_timeout_ms() { return scaled(200); }
 int event_timeout_ms() { return scaled(5000); }
 int scenario_timeout_ms() { return scaled(20000); }

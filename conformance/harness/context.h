@@ -29,6 +29,9 @@ std::string gid_name(gid_t gid);
 // "@name" (abstract, run tag removed), "@<autobind>", or "unnamed".
 std::string address_name(const sockaddr* sa, socklen_t len);
 
+// The address length a program would see had the abstract name not carried the run tag.
+socklen_t address_length(const sockaddr* sa, socklen_t len);
+
 // Timeouts, already scaled by AFUNIX_TIMEOUT_SCALE (the backend's multiplier).
 int op_timeout_ms();        // the watchdog on operations that may block
 int event_timeout_ms();     // how long an actor waits for an event

@@ -2,6 +2,7 @@
 verdict. Whatever the backend does (hang, crash, fork, garbage) the run ends in bounded time and
 leaves no process behind."""
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from .errors import ConformError
 # harness can report a hung actor itself, and kills the whole group only when the harness hangs too.
 SCENARIO_DEADLINE_S = 20
 RUNNER_GRACE_S = 10
+PR_SET_CHILD_SUBREAPER = 36
 
 VERDICTS = ("PASS", "FAIL", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
 
@@ -94,6 +96,49 @@ def kill_group(pgid):
         pass
 
 
+_subreaper = False
+
+
+def become_subreaper():
+    """Descendants that leave the scenario's process group (setsid, double fork) are re-parented to
+    this process instead of init, so kill_orphans() can still find them."""
+    global _subreaper
+    if not _subreaper:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        _subreaper = True
+
+
+def _children():
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Fields after the command name (which may contain spaces) start with state, then ppid.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            found.append(int(entry))
+    return found
+
+
+def kill_orphans():
+    """Kills and reaps whatever the last scenario left re-parented to us."""
+    for _ in range(10):
+        pids = _children()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+
 @dataclass
 class Execution:
     """What happened when the scenario program ran, before anyone compared it with anything."""
@@ -113,8 +158,9 @@ def execute(backend, scenario, paths):
     if trace_path.exists():
         trace_path.unlink()
     argv, env = command_for(backend, scenario, paths)
-    timeout = SCENARIO_DEADLINE_S * backend.timeout_multiplier + RUNNER_GRACE_S
+    timeout = (SCENARIO_DEADLINE_S + RUNNER_GRACE_S) * backend.timeout_multiplier
     log_path = paths.trace_dir / (traces.file_name(scenario)[:-5] + ".log")
+    become_subreaper()
     started = time.monotonic()
     returncode, timed_out, start_error = -1, False, ""
     with open(log_path, "wb") as log:
@@ -132,6 +178,7 @@ def execute(backend, scenario, paths):
             kill_group(proc.pid)
             if timed_out:
                 returncode = proc.wait()
+            kill_orphans()
     return Execution(backend.name, scenario, returncode, timed_out, timeout, trace_path, log_path,
                      time.monotonic() - started, start_error)
 
