@@ -1,0 +1,106 @@
+"""Backend descriptors: every malformed file gets one line naming the file and the problem."""
+
+import os
+import stat
+
+import pytest
+from conformlib.backends import load_backend, load_backends
+from conformlib.errors import ConformError
+
+from conftest import FIXTURE_BACKENDS, ROOT
+
+GOOD = 'description = "d"\nkind = "emulator"\n'
+
+
+def write(tmp_path, text, name="b.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_minimal_descriptor_gets_defaults(tmp_path):
+    b = load_backend(write(tmp_path, GOOD, "qemu-x.toml"))
+    assert (b.name, b.kind, b.build, b.command, b.timeout_multiplier) == \
+        ("qemu-x", "emulator", "native", ["{binary}"], 1.0)
+
+
+def test_full_descriptor(tmp_path):
+    b = load_backend(write(tmp_path, GOOD + '''
+build = "armhf"
+command = ["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", "{binary}"]
+timeout_multiplier = 3
+workdir = "{tmp}/work"
+[env]
+LD_PRELOAD = "{build}/x.so"
+[requires]
+commands = ["qemu-arm"]
+packages = ["qemu-user"]
+[unsupported]
+identities = "one uid mapped"
+'''))
+    assert b.build == "armhf" and b.timeout_multiplier == 3.0
+    assert b.env == {"LD_PRELOAD": "{build}/x.so"}
+    assert b.unsupported == {"identities": "one uid mapped"}
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('description = "d"\nkind = ', "not valid TOML"),
+    (GOOD + 'comand = ["{binary}"]\n', "unknown key 'comand'"),
+    ('kind = "emulator"\n', "missing required key 'description'"),
+    ('description = "d"\nkind = "magic"\n', "kind 'magic' is not one of"),
+    (GOOD + 'build = "mips"\n', "build 'mips' is not one of"),
+    (GOOD + 'command = ["qemu-arm"]\n', "put {binary} in it"),
+    (GOOD + 'command = "{binary}"\n', "'command' must be a list"),
+    (GOOD + 'command = ["{binary}", "{binry}"]\n', "unknown placeholder {binry}"),
+    (GOOD + 'timeout_multiplier = 0\n', "'timeout_multiplier' must be positive"),
+    (GOOD + 'timeout_multiplier = "slow"\n', "'timeout_multiplier' must be a int or float"),
+    (GOOD + '[env]\nX = 1\n', "env 'X' must be a string"),
+    (GOOD + '[requires]\ncommands = "qemu"\n', "'requires.commands' must be a list of strings"),
+    (GOOD + '[requires]\nbinaries = ["x"]\n', "unknown key 'requires.binaries'"),
+    (GOOD + '[unsupported]\nteleport = "no"\n', "unknown capability 'unsupported.teleport'"),
+])
+def test_malformed_descriptor_names_file_and_problem(tmp_path, text, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(ConformError) as e:
+        load_backend(path)
+    message = str(e.value)
+    assert message.startswith(f"{path}: ") and problem in message
+    assert "\n" not in message
+
+
+def test_unreadable_descriptor(tmp_path):
+    with pytest.raises(ConformError, match="cannot read"):
+        load_backend(tmp_path / "missing.toml")
+
+
+def test_duplicate_backend_names_across_directories(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    write(a, GOOD, "x.toml"), write(b, GOOD, "x.toml")
+    with pytest.raises(ConformError, match="also defined in"):
+        load_backends([a, b])
+
+
+def test_availability_names_what_is_missing_and_how_to_install(tmp_path):
+    b = load_backend(write(tmp_path, GOOD + '[requires]\ncommands = ["no-such-tool-xyz"]\n'
+                                     'files = ["/no/such/file"]\npackages = ["pkg-a", "pkg-b"]\n'))
+    reason = b.availability()
+    assert "command no-such-tool-xyz" in reason and "file /no/such/file" in reason
+    assert reason.endswith("apt-get install pkg-a pkg-b")
+
+
+def test_availability_when_present(tmp_path):
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    b = load_backend(write(tmp_path, GOOD + f'[requires]\ncommands = ["{tool}"]\nfiles = ["{tool}"]\n'))
+    assert b.availability() is None
+
+
+def test_shipped_descriptors_are_valid_and_fixtures_stay_out_of_the_matrix():
+    shipped = load_backends([ROOT / "runners" / "backends"])
+    assert "native" in shipped and shipped["native"].kind == "oracle"
+    assert [n for n, b in shipped.items() if b.kind == "oracle"] == ["native"]
+    assert not [n for n, b in shipped.items() if b.kind == "fixture"]
+    fixtures = load_backends([FIXTURE_BACKENDS])
+    assert fixtures and all(b.kind == "fixture" and n.startswith("fixture-") for n, b in fixtures.items())

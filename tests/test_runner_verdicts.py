@@ -1,0 +1,115 @@
+"""The runner end to end, against fixture backends that misbehave in one known way each: the
+verdicts must name exactly the scenarios the misbehaviour touches, with a diff that shows it.
+
+Which scenarios are touched is derived from the oracle (expected/), never listed by hand."""
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_BACKENDS, conform, expected_traces, needs_build, needs_root, observations
+
+pytestmark = [needs_build, needs_root]
+
+
+def run_fixture(tmp_path, backend, *extra, env=None):
+    results = tmp_path / "results"
+    proc = conform("run", "--backends-dir", str(FIXTURE_BACKENDS), "--backend", backend,
+                   "--results", str(results), *extra, env=env)
+    doc_path = results / "results.json"
+    assert doc_path.exists(), f"no results.json; conform said:\n{proc.stdout}\n{proc.stderr}"
+    doc = json.loads(doc_path.read_text())
+    verdicts = {r["scenario"]: r for r in doc["results"] if r["backend"] == backend}
+    return proc, doc, verdicts, results
+
+
+def by_verdict(verdicts, verdict):
+    return {s for s, r in verdicts.items() if r["verdict"] == verdict}
+
+
+def scenarios_where(predicate):
+    return {name for name, doc in expected_traces().items() if any(predicate(o) for o in observations(doc))}
+
+
+def test_swapped_errno_fails_exactly_the_scenarios_that_see_it(tmp_path):
+    proc, doc, verdicts, results = run_fixture(tmp_path, "fixture-connect-enoent-as-eacces")
+    touched = scenarios_where(lambda o: o["op"] == "connect" and o.get("result") == "ENOENT")
+    assert touched, "the oracle has no connect failing with ENOENT: this test would prove nothing"
+    assert by_verdict(verdicts, "FAIL") == touched
+    assert by_verdict(verdicts, "PASS") == set(verdicts) - touched
+    one = sorted(touched)[0]
+    detail = (results / verdicts[one]["detail"]).read_text()
+    assert '"result": "ENOENT"' in detail and '"result": "EACCES"' in detail and "actor " in detail
+    # A fixture's deviations are results, and the run exits 0 (only native deviations fail a run).
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_missing_peercred_fails_exactly_the_scenarios_that_read_it(tmp_path):
+    _, _, verdicts, results = run_fixture(tmp_path, "fixture-no-peercred")
+    touched = scenarios_where(lambda o: o["op"] == "peercred" and o.get("result") != "ENOPROTOOPT")
+    assert touched
+    assert by_verdict(verdicts, "FAIL") == touched
+    assert by_verdict(verdicts, "PASS") == set(verdicts) - touched
+    detail = (results / verdicts[sorted(touched)[0]]["detail"]).read_text()
+    assert '"result": "ENOPROTOOPT"' in detail
+
+
+def test_crashing_backend_is_crash_with_the_signal_and_the_run_goes_on(tmp_path):
+    _, _, verdicts, _ = run_fixture(tmp_path, "fixture-crash-in-listen")
+    touched = scenarios_where(lambda o: o["op"] == "listen")
+    assert touched and touched != set(verdicts)
+    assert by_verdict(verdicts, "CRASH") == touched
+    assert all("SIGSEGV" in verdicts[s]["message"] for s in touched)
+    assert by_verdict(verdicts, "PASS") == set(verdicts) - touched
+
+
+def test_hanging_backend_is_timeout_and_leaves_nothing(tmp_path):
+    mark = f"afunix-test-{uuid.uuid4()}"
+    env = dict(os.environ, AFUNIX_TEST_MARK=mark)
+    _, _, verdicts, _ = run_fixture(tmp_path, "fixture-hang", "--", "-k", "Peercred", env=env)
+    assert verdicts and by_verdict(verdicts, "TIMEOUT") == set(verdicts)
+    assert "process group was killed" in next(iter(verdicts.values()))["message"]
+    assert processes_marked(mark) == []
+
+
+def test_backend_leaving_detached_processes_leaves_nothing_after_the_run(tmp_path):
+    mark = f"afunix-test-{uuid.uuid4()}"
+    env = dict(os.environ, AFUNIX_TEST_MARK=mark)
+    _, _, verdicts, _ = run_fixture(tmp_path, "fixture-leave-daemon", "--", "-k", "Addressing", env=env)
+    assert verdicts and by_verdict(verdicts, "PASS") == set(verdicts)
+    assert processes_marked(mark) == []
+
+
+def test_corrupt_trace_is_error_naming_the_file(tmp_path):
+    _, _, verdicts, _ = run_fixture(tmp_path, "fixture-garbage-trace", "--", "-k", "Peercred")
+    assert verdicts and by_verdict(verdicts, "ERROR") == set(verdicts)
+    for s, r in verdicts.items():
+        assert "corrupt trace, not JSON" in r["message"] and s.replace("/", "~") + ".json" in r["message"]
+
+
+def test_missing_capability_is_unsupported_with_the_reason_not_a_failure(tmp_path):
+    proc, _, verdicts, _ = run_fixture(tmp_path, "fixture-no-identities")
+    needs_identities = {name for name, doc in expected_traces().items()
+                        if any(a["identity"] != "runner" for a in doc["actors"])
+                        or any(o["op"] == "become" for o in observations(doc))}
+    assert needs_identities
+    assert by_verdict(verdicts, "UNSUPPORTED") == needs_identities
+    assert by_verdict(verdicts, "PASS") == set(verdicts) - needs_identities
+    assert all("fixture declares no test identities" in verdicts[s]["message"] for s in needs_identities)
+    assert proc.returncode == 0
+
+
+def processes_marked(mark):
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if mark.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
