@@ -122,6 +122,8 @@ std::string env_or(const char* name, const char* fallback) {
 // Set in every actor so an interrupted wait or watchdog can find whose trace to write to.
 Actor* g_current_actor = nullptr;
 constexpr int kAbandonedExit = 97;
+// In an actor: readable once every other actor has ended.
+int g_alone_fd = -1;
 
 }  // namespace
 
@@ -134,13 +136,20 @@ void Event::post() {
 }
 
 void Event::wait() {
-  pollfd p{read_fd_, POLLIN, 0};
+  // Also woken when every other actor has ended: then nobody is left to post, and waiting out the
+  // timeout would only make a crashing backend slow.
+  pollfd p[2] = {{read_fd_, POLLIN, 0}, {g_alone_fd, POLLIN, 0}};
   int remaining = context::event_timeout_ms();
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
+  const char* outcome = "timeout";
   for (;;) {
-    int r = ::poll(&p, 1, remaining);
-    if (r > 0) return;  // the latch stays readable: nobody consumes the byte
+    int r = ::poll(p, g_alone_fd >= 0 ? 2 : 1, remaining);
+    if (r > 0 && p[0].revents) return;  // the latch stays readable: nobody consumes the byte
+    if (r > 0) {
+      outcome = "no other actor left";
+      break;
+    }
     if (r < 0 && errno == EINTR) {
       struct timespec now;
       clock_gettime(CLOCK_MONOTONIC, &now);
@@ -151,7 +160,7 @@ void Event::wait() {
     break;
   }
   if (g_current_actor)
-    g_current_actor->record(Obs("wait").str("event", name_).str("result", "timeout").encode());
+    g_current_actor->record(Obs("wait").str("event", name_).str("result", outcome).encode());
   _exit(kAbandonedExit);
 }
 
@@ -280,6 +289,9 @@ void Scenario::run() {
     pid_t pid;
     int trace_fd;
     int go_fd;
+    int alone_read_fd;
+    int alone_fd;  // posted when this actor is the last one running
+    bool alone_posted;
     std::string end;
   };
   std::vector<Running> running;
@@ -288,10 +300,13 @@ void Scenario::run() {
     int go[2];
     if (!trace || pipe2(go, O_CLOEXEC) != 0) std::abort();
     int trace_fd = fileno(trace);
+    int alone[2];
+    if (pipe2(alone, O_CLOEXEC) != 0) std::abort();
     pid_t pid = fork();
     if (pid == 0) {
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       ::close(go[1]);
+      g_alone_fd = alone[0];
       Actor actor(spec.role, trace_fd);
       g_current_actor = &actor;
       if (switch_identity(*spec.who) != 0) _exit(kAbandonedExit);
@@ -304,7 +319,8 @@ void Scenario::run() {
     }
     ::close(go[0]);
     context::register_process(pid, spec.role);
-    running.push_back({pid, dup(trace_fd), go[1], ""});
+    // The runner keeps both ends open: posting to an actor that just ended must not raise SIGPIPE.
+    running.push_back({pid, dup(trace_fd), go[1], alone[0], alone[1], false, ""});
     fclose(trace);
   }
   for (Running& r : running) {
@@ -330,6 +346,13 @@ void Scenario::run() {
       }
     }
     if (all_done) break;
+    std::vector<Running*> still;
+    for (Running& r : running)
+      if (r.end.empty()) still.push_back(&r);
+    if (still.size() == 1 && !still[0]->alone_posted) {
+      write_all(still[0]->alone_fd, "!");
+      still[0]->alone_posted = true;
+    }
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
@@ -345,6 +368,10 @@ void Scenario::run() {
     }
     struct timespec wait_for{left / 1000, (left % 1000) * 1000000};
     sigtimedwait(&chld, nullptr, &wait_for);
+  }
+  for (Running& r : running) {
+    ::close(r.alone_fd);
+    ::close(r.alone_read_fd);
   }
   // Anything the actors forked and left behind goes too.
   context::kill_registered_processes();
