@@ -28,6 +28,8 @@ const Identity& Runner() {
   static const Identity id{"runner", getuid(), getgid(), {}, true};
   return id;
 }
+// Taken at start-up: an actor that switched identity must still know who the runner was.
+static const Identity& g_runner_at_start = Runner();
 const Identity& ServiceOwner() {
   static const Identity id{"svc", 61001, 61001, {}, false};
   return id;
