@@ -14,6 +14,7 @@ except ImportError:  # Python < 3.11: Debian's python3-tomli
     import tomli as tomllib
 
 KINDS = ("oracle", "emulator", "sandbox", "emulation", "fixture")
+# Results merged from another machine by ./conform import have kind "imported" (no descriptor).
 BUILDS = ("native", "aarch64", "armhf")
 KEYS = {
     "description": str,

@@ -226,21 +226,24 @@ def observed_trace(ex):
 
 
 def judge(ex, expected):
-    def result(verdict, message="", diff="", trace=None):
-        return Result(ex.backend, ex.scenario, verdict, message, diff, trace=trace)
-
     observed = observed_trace(ex)
     if isinstance(observed, Result):
         return observed
-    scenario = ex.scenario
+    return judge_trace(ex.backend, ex.scenario, observed, expected)
+
+
+def judge_trace(backend, scenario, observed, expected):
+    """The verdict for a valid trace, against the oracle's (None when there is none)."""
+    def result(verdict, message="", diff=""):
+        return Result(backend, scenario, verdict, message, diff, trace=observed)
+
     if observed["status"] == "unsupported":
-        return result("UNSUPPORTED", observed.get("reason", ""), trace=observed)
+        return result("UNSUPPORTED", observed.get("reason", ""))
     if expected is None:
-        return result("ERROR", f"no expected trace for {scenario}: record the oracle with ./conform record",
-                      trace=observed)
+        return result("ERROR", f"no expected trace for {scenario}: record the oracle with ./conform record")
     exp, obs = traces.behaviour(expected), traces.behaviour(observed)
     if exp == obs:
-        return result("PASS", trace=observed)
+        return result("PASS")
     d = traces.diff(exp, obs)
     expected_ends = {a["role"]: a["end"] for a in expected["actors"]}
     for actor in observed["actors"]:
@@ -248,9 +251,8 @@ def judge(ex, expected):
         if end == expected_ends.get(actor["role"]):
             continue
         if end.startswith("signal "):
-            return result("CRASH", f"actor {actor['role']} died of {end[len('signal '):]}", d, observed)
+            return result("CRASH", f"actor {actor['role']} died of {end[len('signal '):]}", d)
         if end == "killed at the scenario deadline":
-            return result("TIMEOUT", f"actor {actor['role']} hung until the scenario deadline", d, observed)
+            return result("TIMEOUT", f"actor {actor['role']} hung until the scenario deadline", d)
     first = d.splitlines()
-    return result("FAIL", f"differs from Linux: {first[0]} {first[1].strip() if len(first) > 1 else ''}".strip(),
-                  d, observed)
+    return result("FAIL", f"differs from Linux: {first[0]} {first[1].strip() if len(first) > 1 else ''}".strip(), d)

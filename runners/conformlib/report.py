@@ -17,10 +17,8 @@ def cell_file(backend, scenario):
     return f"diffs/{backend}/{traces.file_name(scenario)[:-5]}.txt"
 
 
-def write_results(out_dir, run_info, backends, scenarios, results):
-    """backends: name -> dict(description, kind, available, reason); results: list of Result."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _write_cells(out_dir, results, backends):
+    """Writes one detail file per cell; returns the results.json rows."""
     rows = []
     for r in results:
         rel = cell_file(r.backend, r.scenario)
@@ -34,12 +32,34 @@ def write_results(out_dir, run_info, backends, scenarios, results):
                      "detail": rel})
         if r.trace and r.trace.get("run"):
             backends[r.backend].setdefault("run_info", r.trace["run"])
-    doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
-           "scenarios": list(scenarios), "backends": backends,
-           "results": sorted(rows, key=lambda x: (x["backend"], x["scenario"]))}
+    return rows
+
+
+def _save(out_dir, doc):
+    doc["results"].sort(key=lambda x: (x["backend"], x["scenario"]))
     (out_dir / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
     write_matrix(out_dir, doc)
     return doc
+
+
+def write_results(out_dir, run_info, backends, scenarios, results):
+    """backends: name -> dict(description, kind, available, reason); results: list of Result."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = _write_cells(out_dir, results, backends)
+    doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
+           "scenarios": list(scenarios), "backends": backends, "results": rows}
+    return _save(out_dir, doc)
+
+
+def add_backend(out_dir, name, info, results):
+    """Adds one more backend's results (e.g. imported from another machine) to a results directory."""
+    out_dir = Path(out_dir)
+    doc = load_results(out_dir / "results.json")
+    doc["backends"][name] = info
+    doc["results"] = [r for r in doc["results"] if r["backend"] != name]
+    doc["results"] += _write_cells(out_dir, results, doc["backends"])
+    return _save(out_dir, doc)
 
 
 def load_results(path):
