@@ -17,6 +17,7 @@ def test_scenario(backend, scenario, afunix_session, request):
         result = Result(backend, scenario, "ERROR", str(e))
     record = {"backend": result.backend, "scenario": result.scenario, "verdict": result.verdict,
               "message": result.message, "diff": result.diff, "duration": result.duration,
+              "evidence": result.evidence,
               "run": (result.trace or {}).get("run")}
     request.node.user_properties.append((RESULT_PROPERTY, json.dumps(record)))
     if result.verdict == "UNSUPPORTED":

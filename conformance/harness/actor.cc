@@ -17,33 +17,10 @@
 #include "names.h"
 #include "observation.h"
 #include "scenario.h"
+#include "watchdog.h"
 
 namespace afunix {
 namespace {
-
-volatile sig_atomic_t g_watchdog_fired = 0;
-void on_watchdog(int) { g_watchdog_fired = 1; }
-
-// Arms SIGALRM (without SA_RESTART, so the guarded call returns EINTR) for one operation that may
-// block; blocked() tells whether the call returned because the watchdog fired.
-class Watchdog {
- public:
-  Watchdog() {
-    struct sigaction sa {};
-    sa.sa_handler = on_watchdog;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, nullptr);
-    g_watchdog_fired = 0;
-    int ms = context::op_timeout_ms();
-    itimerval t{{0, 0}, {ms / 1000, (ms % 1000) * 1000}};
-    setitimer(ITIMER_REAL, &t, nullptr);
-  }
-  ~Watchdog() {
-    itimerval off{};
-    setitimer(ITIMER_REAL, &off, nullptr);
-  }
-  bool blocked(long ret, int err) const { return ret == -1 && err == EINTR && g_watchdog_fired; }
-};
 
 // The outcome of a call returning 0 or -1 (or an fd): "ok", "blocked" or the errno's name.
 std::string outcome(long ret, int err, bool blocked = false) {

@@ -228,6 +228,11 @@ void Scenario::actor(const std::string& role, const Identity& who,
   actors_.push_back({role, &who, std::move(body)});
 }
 
+void Scenario::attacker(const std::string& role, const Identity& who,
+                        std::function<void(Actor&)> body) {
+  actors_.push_back({role, &who, std::move(body), false});
+}
+
 std::string Scenario::unsupported_reason() const {
   std::vector<const Identity*> needed = extra_identities_;
   for (const ActorSpec& a : actors_) needed.push_back(a.who);
@@ -322,6 +327,9 @@ void Scenario::run() {
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       ::close(go[1]);
       g_alone_fd = alone[0];
+      // Who this process plays, for backends and fixtures that need to know (never for scenarios).
+      setenv("AFUNIX_ROLE", spec.role.c_str(), 1);
+      if (!spec.judged) setenv("AFUNIX_ATTACKER", "1", 1);
       Actor actor(spec.role, trace_fd);
       g_current_actor = &actor;
       if (switch_identity(*spec.who) != 0) _exit(kAbandonedExit);
@@ -405,9 +413,9 @@ void Scenario::run() {
       pos = nl + 1;
     }
     Obs a = Obs::object();
-    a.str("role", actors_[i].role)
-        .str("identity", actors_[i].who->name)
-        .json("observations", "[" + obs + "]")
+    a.str("role", actors_[i].role).str("identity", actors_[i].who->name);
+    if (!actors_[i].judged) a.flag("judged", false);
+    a.json("observations", "[" + obs + "]")
         .str("end", running[i].end);
     actor_json.push_back(a.encode());
   }

@@ -118,6 +118,8 @@ class Event {
   // records it and ends, so a broken backend costs time, never a hang.
   void wait();
   const std::string& name() const { return name_; }
+  // Readable once posted: to poll for the event together with sockets.
+  int pollable_fd() const { return read_fd_; }
 
  private:
   friend class Scenario;
@@ -143,6 +145,9 @@ class Scenario {
   void actor(const std::string& role, std::function<void(Actor&)> body) {
     actor(role, Runner(), std::move(body));
   }
+  // An attacker: its observations are kept in the trace as evidence but never compared with the
+  // oracle, so a verdict rests on what the victims observed, not on the attacker's own report.
+  void attacker(const std::string& role, const Identity& who, std::function<void(Actor&)> body);
   // An identity an actor switches to mid-story; the scenario needs it to be available.
   void uses(const Identity& who) { extra_identities_.push_back(&who); }
 
@@ -155,6 +160,7 @@ class Scenario {
     std::string role;
     const Identity* who;
     std::function<void(Actor&)> body;
+    bool judged = true;
   };
   std::string unsupported_reason() const;
   void write_trace(const std::string& status, const std::string& reason,

@@ -31,6 +31,7 @@ class Result:
     message: str = ""
     diff: str = ""
     duration: float = 0.0
+    evidence: str = ""  # what the attackers observed (not judged)
     trace: dict = field(default=None, repr=False)
 
     @property
@@ -235,7 +236,8 @@ def judge(ex, expected):
 def judge_trace(backend, scenario, observed, expected):
     """The verdict for a valid trace, against the oracle's (None when there is none)."""
     def result(verdict, message="", diff=""):
-        return Result(backend, scenario, verdict, message, diff, trace=observed)
+        return Result(backend, scenario, verdict, message, diff, evidence=traces.evidence(observed),
+                      trace=observed)
 
     if observed["status"] == "unsupported":
         return result("UNSUPPORTED", observed.get("reason", ""))

@@ -26,7 +26,8 @@ def _write_cells(out_dir, results, backends):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{r.backend} / {r.scenario}: {r.verdict}\n"
                         + (f"{r.message}\n" if r.message else "")
-                        + (f"\n{r.diff}\n" if r.diff else ""))
+                        + (f"\n{r.diff}\n" if r.diff else "")
+                        + (f"\nevidence:\n{r.evidence}\n" if r.evidence else ""))
         rows.append({"backend": r.backend, "scenario": r.scenario, "area": area_of(r.scenario),
                      "verdict": r.verdict, "message": r.message, "duration": round(r.duration, 3),
                      "detail": rel})

@@ -38,6 +38,8 @@ def validate(doc, where):
         for key in ("role", "identity", "end"):
             if not isinstance(actor.get(key), str):
                 raise ConformError(where, f"actor {i} has no '{key}' string")
+        if not isinstance(actor.get("judged", True), bool):
+            raise ConformError(where, f"actor {i} 'judged' must be true or false")
         obs = actor.get("observations")
         if not isinstance(obs, list) or not all(isinstance(o, dict) and "op" in o for o in obs):
             raise ConformError(where, f"actor '{actor['role']}' observations must be objects with an 'op'")
@@ -67,9 +69,15 @@ def load(path, require_run_info=True):
     return doc
 
 
+def judged(actor):
+    """Attackers are not judged: their observations are evidence, the victims' are the verdict."""
+    return actor.get("judged", True)
+
+
 def behaviour(doc):
-    """The part of a trace that must equal the oracle: what happened, not where it ran."""
-    out = {"status": doc["status"], "actors": doc["actors"]}
+    """The part of a trace that must equal the oracle: what happened, not where it ran, and not
+    what an attacker says it did."""
+    out = {"status": doc["status"], "actors": [a for a in doc["actors"] if judged(a)]}
     if doc["status"] == "unsupported":
         out["reason"] = doc.get("reason", "")
     return out
@@ -88,6 +96,8 @@ def canonical(doc):
         lines.append("    {")
         lines.append(f'      "role": {json.dumps(actor["role"])},')
         lines.append(f'      "identity": {json.dumps(actor["identity"])},')
+        if not judged(actor):
+            lines.append('      "judged": false,')
         obs = actor["observations"]
         if obs:
             lines.append('      "observations": [')
@@ -101,6 +111,17 @@ def canonical(doc):
     lines.append("  ]")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def evidence(doc):
+    """The attackers' observations, for the record next to a security verdict."""
+    lines = []
+    for actor in doc.get("actors", []):
+        if not judged(actor):
+            lines.append(f"{actor['role']} ({actor['identity']}), not judged:")
+            lines.extend("  " + observation_line(o) for o in actor["observations"])
+            lines.append(f"  end: {actor['end']}")
+    return "\n".join(lines)
 
 
 def diff(expected, observed):

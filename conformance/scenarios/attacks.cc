@@ -1,0 +1,289 @@
+// Adversarial conformance: can a local attacker do on the backend what the kernel would never allow?
+// The seed thread's worries, one scenario each: a TCP-based emulation exposes a port any local
+// process can reach, credentials that are self-reported, a secret in a file whose protection depends
+// on directory permissions, and a port a squatter can take after the server dies.
+//
+// The attacker runs as another unprivileged user and is not judged: its observations are evidence.
+// The verdict rests on the victims: what the server accepted and what its peer-credential calls
+// said, or what the client sent and to whom. On native Linux every attack fails; the same-user
+// cases at the end must succeed everywhere, so a backend cannot pass by refusing everyone.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include "attack.h"
+#include "scenario.h"
+
+using namespace afunix;
+using namespace afunix::attack;
+
+namespace {
+
+// postfix's private/: the socket is rw-rw-rw-, the directory rwx------ and the only protection.
+int listen_in_private_dir(Actor& a, int type = SOCK_STREAM) {
+  a.mkdir("private", 0700);
+  int s = a.socket(type);
+  a.bind(s, Addr::path("private/srv.sock"));
+  a.chmod("private/srv.sock", 0666);
+  if (type != SOCK_DGRAM) a.listen(s, 8);
+  return s;
+}
+
+// Everything an attacker can try against a stream server at path with a payload.
+void try_every_means(Actor& a, const std::string& path, const std::string& payload) {
+  int s = a.socket(SOCK_STREAM);
+  if (a.connect(s, Addr::path(path)) == 0) a.send(s, payload, MSG_NOSIGNAL);
+  Adversary adversary(a);
+  int fd = adversary.connect_via_file(path, SOCK_STREAM);
+  if (fd >= 0) a.send(fd, payload, MSG_NOSIGNAL);
+}
+
+}  // namespace
+
+TEST(Attack, PrivateServerUnreachable) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& done = sc.event("attack-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = listen_in_private_dir(a);
+    listening.post();
+    accept_until(a, s, done);
+  });
+  sc.attacker("attacker", Stranger(), [&](Actor& a) {
+    listening.wait();
+    try_every_means(a, "private/srv.sock", "ATTACK");
+    connect_to_owners_tcp_ports(a, ServiceOwner(), "ATTACK");
+    done.post();
+  });
+  sc.run();
+}
+
+TEST(Attack, PortGuessingReachesNoServer) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& done = sc.event("attack-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = listen_in_private_dir(a);
+    listening.post();
+    accept_until(a, s, done);
+  });
+  sc.attacker("attacker", Stranger(), [&](Actor& a) {
+    listening.wait();
+    connect_to_owners_tcp_ports(a, ServiceOwner(), "GUESSED");
+    done.post();
+  });
+  sc.run();
+}
+
+// A peer that may connect (postfix's public/ is rwx--x--- for the postdrop group) must not make the
+// server's SO_PEERCRED name anyone else: the kernel records credentials, emulations may take the
+// peer's word for them.
+TEST(Attack, PeerCannotForgeCredentials) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& done = sc.event("attack-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    a.mkdir("public", 0710);
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("public/srv.sock"));
+    a.chmod("public/srv.sock", 0666);
+    a.listen(s, 8);
+    listening.post();
+    accept_until(a, s, done);
+  });
+  sc.attacker("member", GroupMember(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    if (a.connect(s, Addr::path("public/srv.sock")) == 0) a.send(s, "HONEST", MSG_NOSIGNAL);
+    Adversary adversary(a);
+    int fd = adversary.connect_forged("public/srv.sock", SOCK_STREAM, 1, 0, 0);
+    if (fd >= 0) a.send(fd, "FORGED", MSG_NOSIGNAL);
+    done.post();
+  });
+  sc.run();
+}
+
+// The server exits and leaves its socket file. On Linux the name is dead (ECONNREFUSED) and nobody
+// but the directory's owner can replace it; an emulation that points the file at a TCP port lets
+// whoever binds that port next receive the client's secrets and answer as the server.
+TEST(Attack, SquatterCannotImpersonateDeadServer) {
+  Scenario sc;
+  Event& squatted = sc.event("squatted");
+  Event& sent = sc.event("client-sent");
+  Event& replied = sc.event("attacker-replied");
+  Event& server_gone = sc.ended("server");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    a.mkdir("public", 0755);
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("public/srv.sock"));
+    a.chmod("public/srv.sock", 0666);
+    a.listen(s, 8);
+  });
+  sc.attacker("squatter", Stranger(), [&](Actor& a) {
+    server_gone.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.unlink("public/srv.sock");
+    a.bind(s, Addr::path("public/srv.sock"));
+    Adversary adversary(a);
+    int squat = adversary.squat("public/srv.sock", SOCK_STREAM);
+    squatted.post();
+    int fd = -1;
+    if (squat >= 0 && a.poll(squat, POLLIN, sent) > 0) fd = adversary.accept(squat, "public/srv.sock");
+    sent.wait();
+    if (fd >= 0) {
+      a.recv(fd, 64, MSG_DONTWAIT);
+      a.send(fd, "EVIL-REPLY", MSG_NOSIGNAL);
+    }
+    replied.post();
+  });
+  sc.actor("client", GroupMember(), [&](Actor& a) {
+    squatted.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("public/srv.sock"));
+    a.send(s, "PASSWORD", MSG_NOSIGNAL);
+    sent.post();
+    replied.wait();
+    a.recv(s, 64, MSG_DONTWAIT);
+  });
+  sc.run();
+}
+
+// The socket file is readable by everyone but writable only by its owner: Linux refuses connect()
+// without write permission. An emulation that keeps a secret in the file and opens it for reading
+// hands the secret to every reader.
+TEST(Attack, ReadableSocketFileGrantsNoAccess) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& done = sc.event("attack-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    a.mkdir("shared", 0755);
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("shared/srv.sock"));
+    a.chmod("shared/srv.sock", 0644);
+    a.listen(s, 8);
+    listening.post();
+    accept_until(a, s, done);
+  });
+  sc.attacker("attacker", Stranger(), [&](Actor& a) {
+    listening.wait();
+    try_every_means(a, "shared/srv.sock", "REPLAYED");
+    done.post();
+  });
+  sc.run();
+}
+
+TEST(Attack, DatagramInjectionReachesNoServer) {
+  Scenario sc;
+  Event& bound = sc.event("bound");
+  Event& done = sc.event("attack-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = listen_in_private_dir(a, SOCK_DGRAM);
+    bound.post();
+    done.wait();
+    receive_everything(a, s);
+  });
+  sc.attacker("attacker", Stranger(), [&](Actor& a) {
+    bound.wait();
+    int s = a.socket(SOCK_DGRAM);
+    if (a.connect(s, Addr::path("private/srv.sock")) == 0) a.send(s, "INJECTED", MSG_NOSIGNAL);
+    send_to_owners_udp_ports(a, ServiceOwner(), "GUESSED");
+    Adversary adversary(a);
+    adversary.send_datagram("private/srv.sock", "FORGED");
+    done.post();
+  });
+  sc.run();
+}
+
+// ---- the same-user cases: what must still work --------------------------------------------------
+
+TEST(Attack, OwnerStillReachesPrivateServer) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& done = sc.event("client-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = listen_in_private_dir(a);
+    listening.post();
+    accept_until(a, s, done);
+  });
+  sc.actor("client", ServiceOwner(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("private/srv.sock"));
+    a.send(s, "HELLO", MSG_NOSIGNAL);
+    done.post();
+  });
+  sc.run();
+}
+
+TEST(Attack, GroupMemberStillReachesPublicServer) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& done = sc.event("client-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    a.mkdir("public", 0710);
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("public/srv.sock"));
+    a.chmod("public/srv.sock", 0666);
+    a.listen(s, 8);
+    listening.post();
+    accept_until(a, s, done);
+  });
+  sc.actor("client", GroupMember(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("public/srv.sock"));
+    a.send(s, "HELLO", MSG_NOSIGNAL);
+    done.post();
+  });
+  sc.run();
+}
+
+TEST(Attack, OwnerStillSendsDatagrams) {
+  Scenario sc;
+  Event& bound = sc.event("bound");
+  Event& done = sc.event("client-done");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = listen_in_private_dir(a, SOCK_DGRAM);
+    bound.post();
+    done.wait();
+    receive_everything(a, s);
+  });
+  sc.actor("client", ServiceOwner(), [&](Actor& a) {
+    bound.wait();
+    int s = a.socket(SOCK_DGRAM);
+    a.connect(s, Addr::path("private/srv.sock"));
+    a.send(s, "HELLO");
+    done.post();
+  });
+  sc.run();
+}
+
+TEST(Attack, ClientOfLiveServerTalksToIt) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& done = sc.event("client-done");
+  Event& answered = sc.event("answered");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    a.mkdir("public", 0755);
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("public/srv.sock"));
+    a.chmod("public/srv.sock", 0666);
+    a.listen(s, 8);
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    int c = a.accept(s);
+    done.wait();
+    a.recv(c, 64, MSG_DONTWAIT);
+    a.send(c, "REPLY", MSG_NOSIGNAL);
+    answered.post();
+  });
+  sc.actor("client", GroupMember(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("public/srv.sock"));
+    a.send(s, "PASSWORD", MSG_NOSIGNAL);
+    done.post();
+    answered.wait();
+    a.recv(s, 64, MSG_DONTWAIT);
+  });
+  sc.run();
+}
