@@ -1,0 +1,209 @@
+// stat() of socket files. The design's socket files are regular files; Cygwin's stat reports
+// S_IFSOCK for them (it recognises its system attribute and the cookie), and its chmod() of a socket
+// file goes through adjust_socket_file_mode. Linux has no system attribute to set, so a file counts
+// as a socket file when it is a regular file of a size the design writes and starts with the
+// design's cookie (reading it needs read permission: an unreadable file stays "regular").
+//
+// Interposed: stat, lstat, fstatat, their 64-bit names, statx, the pre-2.33 __xstat family (64-bit
+// ABIs only), chmod, fchmodat. Not: fstat on a descriptor of the file, readdir's d_type, or the
+// 32-bit time64 variants (__stat64_time64 ...).
+#undef _FILE_OFFSET_BITS
+#undef _TIME_BITS
+#undef _FORTIFY_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "shim.h"
+#include "slot_table.h"
+#include "socket_file.h"
+
+using namespace afunix_emu;
+
+namespace {
+
+struct StatFns {
+  bool ready;
+  int (*stat)(const char*, struct stat*);
+  int (*lstat)(const char*, struct stat*);
+  int (*fstatat)(int, const char*, struct stat*, int);
+  int (*stat64)(const char*, struct stat64*);
+  int (*lstat64)(const char*, struct stat64*);
+  int (*fstatat64)(int, const char*, struct stat64*, int);
+  int (*statx)(int, const char*, int, unsigned, struct statx*);
+  int (*chmod)(const char*, mode_t);
+  int (*fchmodat)(int, const char*, mode_t, int);
+};
+StatFns sreal;
+
+template <typename F>
+void resolve(F*& slot, const char* name) {
+  slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
+}
+
+void ensure() {
+  if (__builtin_expect(sreal.ready, 1)) return;
+  StatFns s{};
+  resolve(s.stat, "stat");
+  resolve(s.lstat, "lstat");
+  resolve(s.fstatat, "fstatat");
+  resolve(s.stat64, "stat64");
+  resolve(s.lstat64, "lstat64");
+  resolve(s.fstatat64, "fstatat64");
+  resolve(s.statx, "statx");
+  resolve(s.chmod, "chmod");
+  resolve(s.fchmodat, "fchmodat");
+  s.ready = true;
+  sreal = s;
+}
+
+// The sizes this design's socket files have.
+bool plausible_size(long long size) {
+  switch (kDesign) {
+    case Design::kCygwin2014:  // cookie + 1..5 digit port + " s " + secret + NUL
+      return size >= 50 && size <= 54;
+    case Design::kProposal1:  // ... + " " + client secret
+      return size >= 86 && size <= 90;
+    case Design::kProposal2:
+      return size > static_cast<long long>(kTableHeaderLen) &&
+             (size - static_cast<long long>(kTableHeaderLen)) % static_cast<long long>(kSlotLen) == 0;
+  }
+  return false;
+}
+
+// Whether the regular file at dirfd/path is one of the design's socket files.
+bool is_socket_file(int dirfd, const char* path, unsigned mode, long long size, bool follow) {
+  if (!S_ISREG(mode) || !plausible_size(size) || !path) return false;
+  int saved = errno;
+  int fd = ::openat(dirfd, path,
+                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  bool yes = false;
+  if (fd >= 0) {
+    char head[kTableMagicLen];
+    ssize_t n = ::pread(fd, head, sizeof head, 0);
+    if (design_is(Design::kProposal2))
+      yes = n == static_cast<ssize_t>(kTableMagicLen) && std::memcmp(head, kTableMagic, kTableMagicLen) == 0;
+    else
+      yes = n >= static_cast<ssize_t>(kSocketCookieLen) &&
+            std::memcmp(head, kSocketCookie, kSocketCookieLen) == 0;
+    ensure_real();
+    real.close(fd);
+  }
+  errno = saved;
+  return yes;
+}
+
+bool empty_path(const char* p) { return p == nullptr || *p == '\0'; }
+
+template <typename St>
+int fix(int r, int dirfd, const char* path, St* buf, bool follow) {
+  if (r == 0 && buf && is_socket_file(dirfd, path, buf->st_mode, buf->st_size, follow))
+    buf->st_mode = (buf->st_mode & ~S_IFMT) | S_IFSOCK;
+  return r;
+}
+
+}  // namespace
+
+namespace afunix_emu {
+
+int raw_lstat(const char* path, struct stat* st) {
+  ensure();
+  return sreal.lstat(path, st);
+}
+
+int raw_fstatat(int dirfd, const char* path, struct stat* st, int flags) {
+  ensure();
+  return sreal.fstatat(dirfd, path, st, flags);
+}
+
+}  // namespace afunix_emu
+
+AFUNIX_EXPORT int stat(const char* path, struct stat* buf) __THROW {
+  ensure();
+  return fix(sreal.stat(path, buf), AT_FDCWD, path, buf, true);
+}
+
+AFUNIX_EXPORT int lstat(const char* path, struct stat* buf) __THROW {
+  ensure();
+  return fix(sreal.lstat(path, buf), AT_FDCWD, path, buf, false);
+}
+
+AFUNIX_EXPORT int fstatat(int dirfd, const char* path, struct stat* buf, int flags) __THROW {
+  ensure();
+  int r = sreal.fstatat(dirfd, path, buf, flags);
+  if ((flags & AT_EMPTY_PATH) && empty_path(path)) return r;  // fstat of a descriptor
+  return fix(r, dirfd, path, buf, !(flags & AT_SYMLINK_NOFOLLOW));
+}
+
+AFUNIX_EXPORT int stat64(const char* path, struct stat64* buf) __THROW {
+  ensure();
+  return fix(sreal.stat64(path, buf), AT_FDCWD, path, buf, true);
+}
+
+AFUNIX_EXPORT int lstat64(const char* path, struct stat64* buf) __THROW {
+  ensure();
+  return fix(sreal.lstat64(path, buf), AT_FDCWD, path, buf, false);
+}
+
+AFUNIX_EXPORT int fstatat64(int dirfd, const char* path, struct stat64* buf, int flags) __THROW {
+  ensure();
+  int r = sreal.fstatat64(dirfd, path, buf, flags);
+  if ((flags & AT_EMPTY_PATH) && empty_path(path)) return r;
+  return fix(r, dirfd, path, buf, !(flags & AT_SYMLINK_NOFOLLOW));
+}
+
+AFUNIX_EXPORT int statx(int dirfd, const char* path, int flags, unsigned int mask,
+                        struct statx* buf) __THROW {
+  ensure();
+  if (!sreal.statx) {
+    errno = ENOSYS;
+    return -1;
+  }
+  int r = sreal.statx(dirfd, path, flags, mask, buf);
+  if (r == 0 && (buf->stx_mask & STATX_TYPE) && (buf->stx_mask & STATX_SIZE) &&
+      !((flags & AT_EMPTY_PATH) && empty_path(path)) &&
+      is_socket_file(dirfd, path, buf->stx_mode, static_cast<long long>(buf->stx_size),
+                     !(flags & AT_SYMLINK_NOFOLLOW)))
+    buf->stx_mode = static_cast<uint16_t>((buf->stx_mode & ~S_IFMT) | S_IFSOCK);
+  return r;
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+// Binaries built against glibc < 2.33 call these; on 64-bit ABIs their struct is struct stat.
+AFUNIX_EXPORT int __xstat(int, const char* path, struct stat* buf) { return stat(path, buf); }
+AFUNIX_EXPORT int __lxstat(int, const char* path, struct stat* buf) { return lstat(path, buf); }
+AFUNIX_EXPORT int __fxstatat(int, int dirfd, const char* path, struct stat* buf, int flags) {
+  return fstatat(dirfd, path, buf, flags);
+}
+AFUNIX_EXPORT int __xstat64(int, const char* path, struct stat64* buf) { return stat64(path, buf); }
+AFUNIX_EXPORT int __lxstat64(int, const char* path, struct stat64* buf) {
+  return lstat64(path, buf);
+}
+AFUNIX_EXPORT int __fxstatat64(int, int dirfd, const char* path, struct stat64* buf, int flags) {
+  return fstatat64(dirfd, path, buf, flags);
+}
+#endif
+
+// chmod of a socket file: a read bit wherever a write bit is set (Cygwin's fchmod on sockets).
+AFUNIX_EXPORT int chmod(const char* path, mode_t mode) __THROW {
+  ensure();
+  struct stat st;
+  if (sreal.stat && sreal.stat(path, &st) == 0 &&
+      is_socket_file(AT_FDCWD, path, st.st_mode, st.st_size, true))
+    mode = adjust_socket_mode(mode);
+  return sreal.chmod(path, mode);
+}
+
+AFUNIX_EXPORT int fchmodat(int dirfd, const char* path, mode_t mode, int flags) __THROW {
+  ensure();
+  struct stat st;
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
+  if (sreal.fstatat && sreal.fstatat(dirfd, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 &&
+      is_socket_file(dirfd, path, st.st_mode, st.st_size, follow))
+    mode = adjust_socket_mode(mode);
+  return sreal.fchmodat(dirfd, path, mode, flags);
+}
