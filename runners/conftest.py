@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "runners"))
 from conformlib import report, traces  # noqa: E402
 from conformlib.backends import load_backends  # noqa: E402
 from conformlib.errors import ConformError  # noqa: E402
-from conformlib.execute import Paths, Result  # noqa: E402
+from conformlib.execute import Paths, Result, area_of  # noqa: E402
 from conformlib.scenarios import list_scenarios  # noqa: E402
 
 RESULT_PROPERTY = "afunix_result"
@@ -139,8 +139,25 @@ def pytest_sessionfinish(session):
     backends = {b: {"description": s.backends[b].description, "kind": s.backends[b].kind,
                     "available": s.unavailable[b] is None, "reason": s.unavailable[b]}
                 for b in s.selected}
+    run_info["security"] = security_scenarios(s)
     doc = report.write_results(s.results_dir, run_info, backends, s.scenarios, results)
     session.config.afunix_doc = doc
+
+
+def security_scenarios(s):
+    """Scenarios with an attacker (security verdicts: held / breached) and the same-user controls
+    beside them (works / refused), as the oracle shows them."""
+    attacks, controls = [], []
+    for scenario in s.scenarios:
+        if area_of(scenario) != report.SECURITY_AREA:
+            continue
+        try:
+            doc = s.expected(scenario)
+        except ConformError:
+            continue
+        if doc is not None:
+            (attacks if any(not traces.judged(a) for a in doc["actors"]) else controls).append(scenario)
+    return {"attacks": attacks, "controls": controls}
 
 
 def pytest_sessionstart(session):

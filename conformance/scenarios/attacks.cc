@@ -120,14 +120,16 @@ TEST(Attack, SquatterCannotImpersonateDeadServer) {
   });
   sc.attacker("squatter", Stranger(), [&](Actor& a) {
     server_gone.wait();
-    int s = a.socket(SOCK_STREAM);
+    // With the kernel API: replace the name. With the adversary module: take over the endpoint.
+    int squat = a.socket(SOCK_STREAM);
     a.unlink("public/srv.sock");
-    a.bind(s, Addr::path("public/srv.sock"));
+    bool kernel_squat = a.bind(squat, Addr::path("public/srv.sock")) == 0 && a.listen(squat, 8) == 0;
     Adversary adversary(a);
-    int squat = adversary.squat("public/srv.sock", SOCK_STREAM);
+    if (!kernel_squat) squat = adversary.squat("public/srv.sock", SOCK_STREAM);
     squatted.post();
     int fd = -1;
-    if (squat >= 0 && a.poll(squat, POLLIN, sent) > 0) fd = adversary.accept(squat, "public/srv.sock");
+    if (squat >= 0 && a.poll(squat, POLLIN, sent) > 0)
+      fd = kernel_squat ? a.accept(squat) : adversary.accept(squat, "public/srv.sock");
     sent.wait();
     if (fd >= 0) {
       a.recv(fd, 64, MSG_DONTWAIT);

@@ -105,7 +105,7 @@ def load_backend(path):
         raise ConformError(path, "'command' must be a non-empty list of strings")
     if "{binary}" not in " ".join(command):
         raise ConformError(path, "'command' must run the scenario program: put {binary} in it")
-    for text in [*command, *data.get("env", {}).values(), data.get("workdir", "")]:
+    for text in [*command, *data.get("env", {}).values(), data.get("workdir", ""), data.get("adversary", "")]:
         for name in _PLACEHOLDER.findall(str(text)):
             if name not in PLACEHOLDERS:
                 raise ConformError(path, f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")

@@ -73,6 +73,8 @@ def command_for(backend, scenario, paths):
         "AFUNIX_BACKEND": backend.name,
         "AFUNIX_SUITE_REVISION": paths.suite_revision,
     })
+    if backend.adversary:  # the attackers' knowledge of this backend's wire protocol
+        env["AFUNIX_ADVERSARY"] = expand(backend.adversary, values)
     for capability, reason in backend.unsupported.items():
         env[f"AFUNIX_UNSUPPORTED_{capability.upper()}"] = reason
     return argv, env

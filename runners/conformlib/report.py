@@ -10,6 +10,9 @@ from . import traces
 from .execute import VERDICTS, area_of
 
 SCHEMA = 1
+SECURITY_AREA = "Attack"
+SECURITY_WORDS = {"attacks": {"PASS": "held", "FAIL": "breached"},
+                  "controls": {"PASS": "works", "FAIL": "refused"}}
 SCORE_FORMULA = "PASS / (scenarios - UNSUPPORTED)"
 
 
@@ -123,6 +126,7 @@ def matrix_markdown(doc):
     for b in m.unavailable:
         info_b = doc["backends"][b]
         out.append(f"| {b} | {info_b['kind']} | {info_b.get('reason') or 'not run'} |" + " |" * len(VERDICTS))
+    out += security_markdown(m)
     out += ["", "## By area (passed / applicable)", "",
             "| area | " + " | ".join(m.backends) + " |", "|---|" + "---|" * len(m.backends)]
     for area in sorted(m.areas):
@@ -143,6 +147,62 @@ def matrix_markdown(doc):
             out.append(f"| {s.split('.', 1)[1]} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def security_rows(m):
+    """(scenario, kind, [(word, verdict, detail) per backend]) for the Security section: each attack
+    held or breached, each same-user control works or refused; other verdicts keep their names."""
+    sec = m.doc["run_info"].get("security") or {}
+    rows = []
+    for kind in ("attacks", "controls"):
+        for s in sec.get(kind, []):
+            cells = []
+            for b in m.backends:
+                cell = m.cells.get((b, s))
+                if cell:
+                    cells.append((SECURITY_WORDS[kind].get(cell["verdict"], cell["verdict"]), cell["verdict"],
+                                  cell["detail"]))
+                else:
+                    cells.append(("-", "", ""))
+            rows.append((s, kind, cells))
+    return rows
+
+
+def _security_label(scenario, kind):
+    return scenario.split(".", 1)[1] + (" (control)" if kind == "controls" else "")
+
+
+def security_markdown(m):
+    rows = security_rows(m)
+    if not rows:
+        return []
+    out = ["", "## Security (attack x backend)", "", SECURITY_LEGEND, "",
+           "| scenario | " + " | ".join(m.backends) + " |", "|---|" + "---|" * len(m.backends)]
+    for s, kind, cells in rows:
+        out.append(f"| {_security_label(s, kind)} | "
+                   + " | ".join(f"[{w}]({d})" if d else w for w, _, d in cells) + " |")
+    return out
+
+
+SECURITY_LEGEND = ("An attack is *held* when the victims observed only what Linux lets them observe, "
+                   "*breached* when the attacker got further; each cell links to the evidence. Controls are "
+                   "same-user cases that must keep working, so that no backend holds by refusing everyone.")
+
+
+def security_html(m):
+    rows = security_rows(m)
+    if not rows:
+        return []
+    e = html.escape
+    out = ["<h2>Security (attack &times; backend)</h2>",
+           "<p>" + e(SECURITY_LEGEND).replace("*held*", "<em>held</em>").replace("*breached*", "<em>breached</em>")
+           + "</p><table><tr><th>scenario</th>" + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>"]
+    for s, kind, cells in rows:
+        out.append(f"<tr><td>{e(_security_label(s, kind))}</td>" + "".join(
+            f"<td class='{v}'><a href='{e(d)}'>{e(w)}</a></td>" if d else "<td>-</td>" for w, v, d in cells)
+            + "</tr>")
+    out.append("</table>")
+    return out
 
 
 _STYLE = """
@@ -176,6 +236,7 @@ def matrix_html(doc):
         out.append(f"<tr><td>{e(b)}</td><td>{e(info_b['kind'])}</td><td>{e(info_b['description'])}</td>"
                    f"<td colspan='{len(VERDICTS) + 1}'>{e(info_b.get('reason') or 'not run')}</td></tr>")
     out.append("</table>")
+    out += security_html(m)
     out.append("<h2>By area (passed / applicable)</h2><table><tr><th>area</th>"
                + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>")
     for area in sorted(m.areas):
