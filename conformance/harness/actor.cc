@@ -13,7 +13,9 @@
 #include <cstring>
 #include <vector>
 
+#include "actor_util.h"
 #include "context.h"
+#include "guard.h"
 #include "names.h"
 #include "observation.h"
 #include "scenario.h"
@@ -65,6 +67,29 @@ Addr Addr::autobind() {
   a.storage_.un.sun_family = AF_UNIX;
   a.len_ = sizeof(sa_family_t);
   a.label_ = "<autobind>";
+  return a;
+}
+
+Addr Addr::from_kernel(const sockaddr* sa, socklen_t len) {
+  Addr a;
+  std::memcpy(&a.storage_, sa, std::min<size_t>(len, sizeof a.storage_));
+  a.len_ = len;
+  a.label_ = context::address_name(sa, len);
+  return a;
+}
+
+Addr Addr::named(Naming naming, const std::string& name) {
+  switch (naming) {
+    case Naming::Pathname: return path(name + ".sock");
+    case Naming::Abstract: return abstract(name);
+    default: return autobind();
+  }
+}
+
+Addr Addr::with_family(int family) const {
+  Addr a = *this;
+  a.storage_.un.sun_family = static_cast<sa_family_t>(family);
+  a.label_ = label_ + " (" + family_name(family) + ")";
   return a;
 }
 
@@ -140,21 +165,29 @@ int Actor::connect(int fd, const Addr& addr) {
   return static_cast<int>(r);
 }
 
-int Actor::accept(int fd) {
-  sockaddr_un peer{};
-  socklen_t len = sizeof peer;
+int Actor::accept(int fd) { return accept(fd, sizeof(sockaddr_un), false); }
+
+int Actor::accept(int fd, socklen_t buffer) { return accept(fd, buffer, true); }
+
+int Actor::accept(int fd, socklen_t buffer, bool record_sizes) {
+  Guarded peer(buffer, 0x5a);
+  socklen_t len = buffer;
   long r;
   int err;
   bool blocked;
   {
     Watchdog w;
-    r = ::accept(fd, reinterpret_cast<sockaddr*>(&peer), &len);
+    r = ::accept(fd, reinterpret_cast<sockaddr*>(peer.data_or_null()), &len);
     err = errno;
     blocked = w.blocked(r, err);
   }
   Obs o("accept");
+  if (record_sizes) o.num("buffer", buffer);
   o.str("result", outcome(r, err, blocked));
-  if (r >= 0) o.str("peer", context::address_name(reinterpret_cast<sockaddr*>(&peer), len));
+  if (r >= 0 && !record_sizes)
+    o.str("peer", context::address_name(reinterpret_cast<sockaddr*>(peer.data()), std::min(len, buffer)));
+  if (r >= 0 && record_sizes) util::record_address(o, "peer", "addrlen", peer.data(), buffer, len);
+  Overruns().check(peer, "addr").add_to(o);
   record(o.encode());
   return static_cast<int>(r);
 }
@@ -177,13 +210,13 @@ long Actor::send(int fd, const std::string& data, int flags) {
 }
 
 std::string Actor::recv(int fd, size_t max, int flags) {
-  std::vector<char> buf(max ? max : 1);
+  Guarded buf(max);
   long r;
   int err;
   bool blocked;
   {
     Watchdog w;
-    r = ::recv(fd, buf.data(), max, flags);
+    r = ::recv(fd, buf.data_or_null(), max, flags);
     err = errno;
     blocked = w.blocked(r, err);
   }
@@ -193,6 +226,7 @@ std::string Actor::recv(int fd, size_t max, int flags) {
   count_or_error(o, r, err, blocked);
   std::string data = r > 0 ? std::string(buf.data(), std::min<size_t>(r, max)) : "";
   if (r > 0) o.str("data", escape_bytes(data));
+  Overruns().check(buf, "data").add_to(o);
   record(o.encode());
   return data;
 }
@@ -224,18 +258,20 @@ int Actor::set_nonblocking(int fd) {
 }
 
 void Actor::peercred(int fd) {
-  ucred cred{};
-  socklen_t len = sizeof cred;
+  Guarded buf(sizeof(ucred), 0x5a);
+  socklen_t len = sizeof(ucred);
   int r;
   int err;
   bool blocked;
   {
     // Never blocks on Linux, but an emulation may first wait for the peer's credentials.
     Watchdog w;
-    r = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    r = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf.data(), &len);
     err = errno;
     blocked = w.blocked(r, err);
   }
+  ucred cred{};
+  std::memcpy(&cred, buf.data(), sizeof cred);
   Obs o("peercred");
   o.str("result", outcome(r, err, blocked));
   if (r == 0) {
@@ -243,34 +279,31 @@ void Actor::peercred(int fd) {
         .str("uid", context::uid_name(cred.uid))
         .str("gid", context::gid_name(cred.gid));
   }
+  Overruns().check(buf, "optval").add_to(o);
   record(o.encode());
 }
 
-void Actor::sockname(int fd) {
-  sockaddr_un addr{};
-  socklen_t len = sizeof addr;
-  int r = ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+// getsockname/getpeername into a guarded buffer of `buffer` bytes.
+static Addr name_call(Actor& a, const char* op, int (*call)(int, sockaddr*, socklen_t*), int fd,
+                      socklen_t buffer, bool record_buffer) {
+  Guarded buf(buffer, 0x5a);
+  socklen_t len = buffer;
+  int r = call(fd, reinterpret_cast<sockaddr*>(buf.data_or_null()), &len);
   int err = errno;
-  Obs o("getsockname");
-  o.str("result", outcome(r, err));
-  if (r == 0)
-    o.str("addr", context::address_name(reinterpret_cast<sockaddr*>(&addr), len))
-        .num("addrlen", context::address_length(reinterpret_cast<sockaddr*>(&addr), len));
-  record(o.encode());
+  Obs o(op);
+  if (record_buffer) o.num("buffer", buffer);
+  o.str("result", util::outcome(r, err));
+  if (r == 0) util::record_address(o, "addr", "addrlen", buf.data(), buffer, len);
+  Overruns().check(buf, "addr").add_to(o);
+  a.record(o.encode());
+  if (r != 0) return Addr::raw("", 0, "none");
+  return Addr::from_kernel(reinterpret_cast<sockaddr*>(buf.data()), std::min(len, buffer));
 }
 
-void Actor::peername(int fd) {
-  sockaddr_un addr{};
-  socklen_t len = sizeof addr;
-  int r = ::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int err = errno;
-  Obs o("getpeername");
-  o.str("result", outcome(r, err));
-  if (r == 0)
-    o.str("addr", context::address_name(reinterpret_cast<sockaddr*>(&addr), len))
-        .num("addrlen", context::address_length(reinterpret_cast<sockaddr*>(&addr), len));
-  record(o.encode());
-}
+Addr Actor::sockname(int fd) { return name_call(*this, "getsockname", ::getsockname, fd, sizeof(sockaddr_un), false); }
+Addr Actor::sockname(int fd, socklen_t buffer) { return name_call(*this, "getsockname", ::getsockname, fd, buffer, true); }
+void Actor::peername(int fd) { name_call(*this, "getpeername", ::getpeername, fd, sizeof(sockaddr_un), false); }
+void Actor::peername(int fd, socklen_t buffer) { name_call(*this, "getpeername", ::getpeername, fd, buffer, true); }
 
 int Actor::poll(int fd, short events, Wait wait) {
   pollfd p{fd, events, 0};

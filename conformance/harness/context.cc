@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <csignal>
@@ -26,6 +27,13 @@ struct ProcessTable {
     pid_t pid;
     char role[48];
   } entries[128];
+  std::atomic<int> serial;
+  std::atomic<int> object_count;
+  struct Object {
+    dev_t dev;
+    ino_t ino;
+    char label[48];
+  } objects[256];
 };
 ProcessTable* g_table = nullptr;
 
@@ -68,7 +76,37 @@ void register_process(pid_t pid, const std::string& role) {
   std::strncpy(t->entries[i].role, role.c_str(), sizeof t->entries[i].role - 1);
 }
 
-void forget_processes() { table()->count = 0; }
+void forget_processes() {
+  table()->count = 0;
+  table()->serial = 0;
+  table()->object_count = 0;
+}
+
+pid_t pid_of(const std::string& role) {
+  ProcessTable* t = table();
+  for (int i = 0; i < t->count && i < 128; ++i)
+    if (role == t->entries[i].role) return t->entries[i].pid;
+  return 0;
+}
+
+void label_object(dev_t dev, ino_t ino, const std::string& label) {
+  ProcessTable* t = table();
+  int i = t->object_count.fetch_add(1);
+  if (i >= static_cast<int>(sizeof t->objects / sizeof t->objects[0])) return;
+  t->objects[i].dev = dev;
+  t->objects[i].ino = ino;
+  std::strncpy(t->objects[i].label, label.c_str(), sizeof t->objects[i].label - 1);
+}
+
+std::string object_label(dev_t dev, ino_t ino) {
+  ProcessTable* t = table();
+  // The latest label wins: a name given again means the scenario renamed the object.
+  for (int i = std::min<int>(t->object_count, 256) - 1; i >= 0; --i)
+    if (t->objects[i].dev == dev && t->objects[i].ino == ino) return t->objects[i].label;
+  return "";
+}
+
+int next_serial() { return ++table()->serial; }
 
 void kill_registered_processes() {
   ProcessTable* t = table();
@@ -113,6 +151,9 @@ std::string address_name(const sockaddr* sa, socklen_t len) {
     std::string name = bytes.substr(1);
     if (!g_tag.empty() && name.compare(0, g_tag.size(), g_tag) == 0)
       return "@" + escape_bytes(name.substr(g_tag.size()));
+    // A buffer too small for the whole name holds only the start of the run tag.
+    if (!g_tag.empty() && name.size() < g_tag.size() && g_tag.compare(0, name.size(), name) == 0)
+      return "@<" + std::to_string(name.size()) + " bytes of the run tag>";
     // Linux autobind: five hex digits, different every run.
     if (name.size() == 5 && name.find_first_not_of("0123456789abcdef") == std::string::npos)
       return "@<autobind>";

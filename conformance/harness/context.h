@@ -22,12 +22,21 @@ void register_process(pid_t pid, const std::string& role);
 void forget_processes();
 
 std::string pid_name(pid_t pid);  // role name, "0", or "foreign-pid"
+pid_t pid_of(const std::string& role);  // the process registered as `role`, or 0
 std::string uid_name(uid_t uid);  // identity name, "overflow" (65534), "-1", or "foreign-uid"
 std::string gid_name(gid_t gid);
 
 // An address as the kernel reported it: "srv.sock" (relative to the scenario directory),
 // "@name" (abstract, run tag removed), "@<autobind>", or "unnamed".
 std::string address_name(const sockaddr* sa, socklen_t len);
+
+// Objects (sockets, files) by what the scenario calls them, in memory shared by every actor, so a
+// descriptor received over SCM_RIGHTS can be named after the file it refers to ("memo", "y").
+void label_object(dev_t dev, ino_t ino, const std::string& label);
+std::string object_label(dev_t dev, ino_t ino);  // "" when unknown
+
+// A number unique within the scenario run, shared by every actor (the n-th pair made gets n).
+int next_serial();
 
 // The address length a program would see had the abstract name not carried the run tag.
 socklen_t address_length(const sockaddr* sa, socklen_t len);

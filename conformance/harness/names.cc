@@ -1,9 +1,14 @@
 #include "names.h"
 
+#include "linux_compat.h"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <fcntl.h>
 #include <poll.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -34,6 +39,7 @@ const Named kErrnos[] = {
     NAMED(ECONNABORTED), NAMED(ECONNRESET),   NAMED(ENOBUFS),         NAMED(EISCONN),
     NAMED(ENOTCONN),     NAMED(ETIMEDOUT),    NAMED(ECONNREFUSED),    NAMED(EHOSTUNREACH),
     NAMED(EALREADY),     NAMED(EINPROGRESS),  NAMED(ENOTSUP),         NAMED(EOVERFLOW),
+    NAMED(ETOOMANYREFS), NAMED(ESHUTDOWN),    NAMED(EBADFD),
 };
 
 const Named kSignals[] = {
@@ -53,6 +59,38 @@ const Named kMsgFlags[] = {
     NAMED(MSG_OOB), NAMED(MSG_PEEK), NAMED(MSG_DONTROUTE), NAMED(MSG_CTRUNC),
     NAMED(MSG_TRUNC), NAMED(MSG_DONTWAIT), NAMED(MSG_EOR), NAMED(MSG_WAITALL),
     NAMED(MSG_NOSIGNAL), NAMED(MSG_ERRQUEUE), NAMED(MSG_CMSG_CLOEXEC),
+};
+
+const Named kLevels[] = {
+    NAMED(SOL_SOCKET), NAMED(SOL_IP), NAMED(SOL_IPV6), {6, "SOL_TCP"}, {17, "SOL_UDP"},
+};
+
+const Named kSocketOptions[] = {
+    NAMED(SO_DEBUG),       NAMED(SO_REUSEADDR),  NAMED(SO_TYPE),        NAMED(SO_ERROR),
+    NAMED(SO_DONTROUTE),   NAMED(SO_BROADCAST),  NAMED(SO_SNDBUF),      NAMED(SO_RCVBUF),
+    NAMED(SO_SNDBUFFORCE), NAMED(SO_RCVBUFFORCE), NAMED(SO_KEEPALIVE),  NAMED(SO_OOBINLINE),
+    NAMED(SO_NO_CHECK),    NAMED(SO_PRIORITY),   NAMED(SO_LINGER),      NAMED(SO_BSDCOMPAT),
+    NAMED(SO_REUSEPORT),   NAMED(SO_PASSCRED),   NAMED(SO_PEERCRED),    NAMED(SO_RCVLOWAT),
+    NAMED(SO_SNDLOWAT),    NAMED(SO_RCVTIMEO),   NAMED(SO_SNDTIMEO),    NAMED(SO_PEERNAME),
+    NAMED(SO_ACCEPTCONN),  NAMED(SO_PEERSEC),    NAMED(SO_PASSSEC),     NAMED(SO_MARK),
+    NAMED(SO_PROTOCOL),    NAMED(SO_DOMAIN),     NAMED(SO_RXQ_OVFL),    NAMED(SO_PEEK_OFF),
+    NAMED(SO_BUSY_POLL),   NAMED(SO_INCOMING_CPU), NAMED(SO_PEERGROUPS), NAMED(SO_ZEROCOPY),
+    NAMED(SO_PASSPIDFD),   NAMED(SO_PEERPIDFD),  NAMED(SO_PASSRIGHTS),  NAMED(SO_INQ),
+};
+
+const Named kEpollBits[] = {
+    NAMED(EPOLLIN),  NAMED(EPOLLPRI),   NAMED(EPOLLOUT),       NAMED(EPOLLERR),
+    NAMED(EPOLLHUP), NAMED(EPOLLRDHUP), NAMED(EPOLLEXCLUSIVE), NAMED(EPOLLWAKEUP),
+    NAMED(EPOLLONESHOT), {static_cast<int>(EPOLLET), "EPOLLET"},
+};
+
+const Named kOpenFlags[] = {
+    NAMED(O_WRONLY), NAMED(O_RDWR),   NAMED(O_CREAT),    NAMED(O_EXCL),    NAMED(O_TRUNC),
+    NAMED(O_APPEND), NAMED(O_NONBLOCK), NAMED(O_CLOEXEC), NAMED(O_NOCTTY),  NAMED(O_PATH),
+};
+
+const Named kFamilies[] = {
+    NAMED(AF_UNSPEC), NAMED(AF_UNIX), NAMED(AF_INET), NAMED(AF_INET6), NAMED(AF_NETLINK),
 };
 
 #undef NAMED
@@ -124,6 +162,37 @@ std::string file_type_name(unsigned mode) {
     default: return "unknown";
   }
 }
+
+std::string level_name(int level) { return lookup(kLevels, level, "level-"); }
+
+std::string socket_option_name(int level, int option) {
+  if (level == SOL_SOCKET) return lookup(kSocketOptions, option, "option-");
+  return "option-" + std::to_string(option);
+}
+
+std::string cmsg_type_name(int level, int type) {
+  if (level == SOL_SOCKET) {
+    switch (type) {
+      case SCM_RIGHTS: return "SCM_RIGHTS";
+      case SCM_CREDENTIALS: return "SCM_CREDENTIALS";
+      case SCM_SECURITY: return "SCM_SECURITY";
+      case SCM_PIDFD: return "SCM_PIDFD";
+      case SCM_INQ: return "SCM_INQ";
+    }
+  }
+  return level_name(level) + "/" + std::to_string(type);
+}
+
+std::string epoll_events_name(unsigned events) { return bit_names(kEpollBits, static_cast<int>(events)); }
+
+std::string open_flags_name(int flags) {
+  // O_RDONLY is zero: name it when neither access bit is set.
+  std::string rest = bit_names(kOpenFlags, flags);
+  if ((flags & O_ACCMODE) == O_RDONLY) return rest == "none" ? "O_RDONLY" : "O_RDONLY|" + rest;
+  return rest;
+}
+
+std::string family_name(int family) { return lookup(kFamilies, family, "family-"); }
 
 std::string octal_mode(unsigned mode) {
   char buf[8];

@@ -17,6 +17,7 @@
 #include <ctime>
 
 #include "context.h"
+#include "internal.h"
 #include "names.h"
 #include "observation.h"
 
@@ -123,11 +124,25 @@ std::string env_or(const char* name, const char* fallback) {
 
 // Set in every actor so an interrupted wait or watchdog can find whose trace to write to.
 Actor* g_current_actor = nullptr;
-constexpr int kAbandonedExit = 97;
+constexpr int kAbandonedExit = internal::kAbandonedExit;
 // In an actor: readable once every other actor has ended.
 int g_alone_fd = -1;
+// Children this actor has forked and not yet joined: while there are any, it is never alone.
+int g_live_children = 0;
 
 }  // namespace
+
+// ---- children of actors (Actor::fork) ---------------------------------------------------------
+
+namespace internal {
+void enter_child(Actor* child) {
+  g_current_actor = child;
+  g_alone_fd = -1;  // the parent is still there to post
+  g_live_children = 0;
+}
+void child_started() { ++g_live_children; }
+void child_ended() { --g_live_children; }
+}  // namespace internal
 
 // ---- Event ----------------------------------------------------------------------------------
 
@@ -146,7 +161,7 @@ void Event::wait() {
   clock_gettime(CLOCK_MONOTONIC, &start);
   const char* outcome = "timeout";
   for (;;) {
-    int r = ::poll(p, g_alone_fd >= 0 ? 2 : 1, remaining);
+    int r = ::poll(p, g_alone_fd >= 0 && g_live_children == 0 ? 2 : 1, remaining);
     if (r > 0 && p[0].revents) return;  // the latch stays readable: nobody consumes the byte
     if (r > 0) {
       outcome = "no other actor left";
@@ -405,11 +420,17 @@ void Scenario::run() {
     std::string lines = read_all(running[i].trace_fd);
     ::close(running[i].trace_fd);
     std::string obs;
+    std::vector<std::string> children;
     size_t pos = 0;
     while (pos < lines.size()) {
       size_t nl = lines.find('\n', pos);
       if (nl == std::string::npos) nl = lines.size();
-      if (nl > pos) obs += (obs.empty() ? "\n  " : ",\n  ") + lines.substr(pos, nl - pos);
+      std::string line = lines.substr(pos, nl - pos);
+      if (!line.empty() && line[0] == internal::kChildActorMark) {
+        children.push_back(line.substr(1));  // a joined child's actor entry, listed after this one
+      } else if (!line.empty()) {
+        obs += (obs.empty() ? "\n  " : ",\n  ") + line;
+      }
       pos = nl + 1;
     }
     Obs a = Obs::object();
@@ -418,6 +439,7 @@ void Scenario::run() {
     a.json("observations", "[" + obs + "]")
         .str("end", running[i].end);
     actor_json.push_back(a.encode());
+    actor_json.insert(actor_json.end(), children.begin(), children.end());
   }
   write_trace("ran", "", actor_json);
 }

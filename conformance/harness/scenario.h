@@ -14,6 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "kinds.h"
+#include "message.h"
+
 namespace afunix {
 
 // Who an actor runs as. The test identities are fixed uids/gids that need no /etc/passwd entry: the
@@ -39,6 +42,12 @@ class Addr {
   static Addr autobind();                         // addrlen == sizeof(sa_family_t)
   // Exact sun_path bytes and addrlen, for edge cases (overlong, missing NUL, ...).
   static Addr raw(const std::string& sun_path_bytes, socklen_t addrlen, const std::string& label);
+  // An address as the kernel reported it (getsockname), labelled as traces name it.
+  static Addr from_kernel(const sockaddr* sa, socklen_t len);
+  // `name` the way a kind names its sockets: "name.sock", "@name", or autobind.
+  static Addr named(Naming naming, const std::string& name);
+  // The same address with another sun_family, for the wrong-family edge case.
+  Addr with_family(int family) const;
 
   const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage_); }
   socklen_t len() const { return len_; }
@@ -61,6 +70,21 @@ enum class Wait { Now, UntilReady };
 class Scenario;
 class Event;
 
+// The two ends of a connected pair (Actor::pair): x connected, y accepted (or bound).
+struct Pair {
+  int x = -1;
+  int y = -1;
+};
+
+// A process an actor forked (Actor::fork); it is an actor of its own in the trace once joined.
+struct Child {
+  std::string role;
+  std::string identity;
+  pid_t pid = -1;
+  int trace_fd = -1;
+  int done_fd = -1;
+};
+
 // What an actor can do. Every operation is performed for real and recorded as one observation in
 // the actor's trace; operations that may block run under a watchdog and record "blocked" when it
 // fires. The raw result is returned so the story can go on with it.
@@ -76,14 +100,19 @@ class Actor {
   int listen(int fd, int backlog);
   int connect(int fd, const Addr& addr);
   int accept(int fd);  // records the peer address it reports
+  int accept(int fd, socklen_t buffer);  // into an address buffer of `buffer` bytes: records addrlen
   long send(int fd, const std::string& data, int flags = 0);
   std::string recv(int fd, size_t max, int flags = 0);
   int shutdown(int fd, int how);
   int close(int fd);
   int set_nonblocking(int fd);
   void peercred(int fd);  // getsockopt(SO_PEERCRED), credentials by role and identity name
-  void sockname(int fd);
+  Addr sockname(int fd);  // the address it reports, to connect or bind to it
   void peername(int fd);
+  // Into an address buffer of `buffer` bytes (sizeof(sockaddr_un) is 110 on every ABI): records
+  // what the buffer holds and the length the kernel reported.
+  Addr sockname(int fd, socklen_t buffer);
+  void peername(int fd, socklen_t buffer);
   int poll(int fd, short events, Wait wait = Wait::Now);
   // Waits until the socket is ready or `until` is posted, whichever comes first; when both are,
   // the socket's readiness wins. Lets an event-loop server accept a connection that may or may not
@@ -99,11 +128,74 @@ class Actor {
   void umask(unsigned mask);
   int become(const Identity& who);  // switch uid/gids mid-story (declare it with Scenario::uses)
 
+  // Pairs (kinds.h): a connected pair of the kind. x connected, y accepted; datagram ends are both
+  // named and connected to each other. One "pair" observation; its steps are the portable recipe
+  // (nonblocking connect, poll, accept) and are not recorded one by one. The ends are labelled "x"
+  // and "y" ("x2", "y2" for the scenario's second pair) and named after their labels ("y.sock").
+  Pair pair(const SocketKind& kind);
+
+  // Messages (message.h). Buffers the kernel fills have guard bytes: "overrun" lists any written
+  // past. Control buffers are sized by Room, ABI-neutrally; received descriptors are described by
+  // the file they refer to (label()), and any the call installed but did not report are
+  // "leaked_fds".
+  long sendto(int fd, const std::string& data, const Addr& to, int flags = 0);
+  std::string recvfrom(int fd, size_t max, size_t name_bytes, int flags = 0);
+  long sendmsg(int fd, const Msg& msg);
+  Received recvmsg(int fd, const Recv& how);
+  int sendmmsg(int fd, const std::vector<std::string>& messages, int flags = 0);
+  int recvmmsg(int fd, unsigned count, size_t max, int flags = 0);
+  long send_bytes(int fd, size_t n, int flags = 0);  // n filler bytes: "all", "partial", errno
+  void fill(int fd, size_t chunk = 1024);  // send(MSG_DONTWAIT) until it fails
+  void drain(int fd);                      // recv(MSG_DONTWAIT) until it fails or ends
+  std::string read(int fd, size_t max);
+  long write(int fd, const std::string& data);
+
+  // Socket options and ioctls, values decoded by name (SO_TYPE "SOCK_STREAM", SO_PEERCRED roles).
+  int getsockopt(int fd, int level, int option);
+  // With an explicit optlen, for short buffers: records optlen and optlen_out. ABI-neutral sizes
+  // only (ints, struct ucred, gid_t arrays), never sizes of structs that differ between ABIs.
+  int getsockopt(int fd, int level, int option, socklen_t optlen);
+  int setsockopt(int fd, int level, int option, int value);
+  int setsockopt_bytes(int fd, int level, int option, const std::string& optval, const std::string& label);
+  int setsockopt_timeval(int fd, int option, long sec, long usec);
+  int setsockopt_linger(int fd, int onoff, int seconds);
+  int ioctl(int fd, unsigned long request);  // FIONREAD, SIOCOUTQ: the int it reports
+
+  // Descriptors and files.
+  void label(int fd, const std::string& name);  // unrecorded: what fd's file is called in traces
+  void describe(int fd);                         // what fd refers to: a label, "unknown socket", "closed"
+  void fd_flags(int fd);                         // FD_CLOEXEC and O_NONBLOCK
+  int set_cloexec(int fd);
+  int dup(int fd);
+  int open(const std::string& path, int flags, unsigned mode = 0644);  // labels the fd with path
+  std::string pread(int fd, size_t max, long offset);
+  int allow_fds(int n);  // RLIMIT_NOFILE so that exactly n more descriptors fit
+  int mknod(const std::string& path, unsigned mode);
+  void proc_net_unix(int fd);  // the socket's line in /proc/net/unix, normalised
+
+  // Signals.
+  void catch_signal(int sig);  // count deliveries instead of the default action
+  void caught(int sig);        // how many have been delivered
+  int set_async(int fd);       // O_ASYNC and F_SETOWN to this process: SIGIO on activity
+
+  // epoll: registrations are named, and epoll_wait records events by name.
+  int epoll_create();
+  int epoll_add(int ep, int fd, unsigned events, const std::string& label);
+  int epoll_wait(int ep, Wait wait = Wait::Now);
+
+  // Processes. fork() runs body in a child named `role` that inherits this actor's descriptors;
+  // join() waits for it (bounded) and adds it to the trace as an actor of its own, after this one.
+  Child fork(const std::string& role, std::function<void(Actor&)> body);
+  void join(Child& child);
+  void exec_probe(int fd);  // is fd open in a program this actor execs (/bin/sh)?
+  pid_t reaped_pid();       // the pid of a child already reaped (named "reaped")
+
   // Free-form observation for things no operation above covers.
   void record(const std::string& encoded_json_line);
 
  private:
   friend class Scenario;
+  int accept(int fd, socklen_t buffer, bool record_sizes);
   Actor(std::string role, int trace_fd) : role_(std::move(role)), trace_fd_(trace_fd) {}
   void write_line(const std::string& line);
   std::string role_;

@@ -1,0 +1,579 @@
+// Connected pairs of every kind, and the message calls: sendto/recvfrom, sendmsg/recvmsg with
+// ancillary data, sendmmsg/recvmmsg, and filling or draining a socket.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "actor_util.h"
+#include "context.h"
+#include "guard.h"
+#include "kinds.h"
+#include "linux_compat.h"
+#include "message.h"
+#include "names.h"
+#include "observation.h"
+#include "scenario.h"
+#include "watchdog.h"
+
+namespace afunix {
+
+using util::count_or_error;
+using util::outcome;
+
+// ---- Room -----------------------------------------------------------------------------------
+
+Room Room::none() { return Room(0, "none"); }
+Room Room::fds(int n) {
+  return Room(CMSG_LEN(n * sizeof(int)), "fds(" + std::to_string(n) + ")");
+}
+Room Room::creds() { return Room(CMSG_SPACE(sizeof(ucred)), "creds"); }
+Room Room::creds_exact() { return Room(CMSG_LEN(sizeof(ucred)), "creds_exact"); }
+Room Room::header() { return Room(CMSG_LEN(0), "header"); }
+Room Room::plenty() { return Room(4096, "plenty"); }
+Room Room::operator+(const Room& more) const {
+  // The kernel advances by CMSG_SPACE after each cmsg it writes: the first room is rounded up.
+  return Room(CMSG_ALIGN(bytes_) + more.bytes_, label_ + "+" + more.label_);
+}
+Room Room::minus(size_t bytes) const {
+  return Room(bytes_ > bytes ? bytes_ - bytes : 0, label_ + "-" + std::to_string(bytes));
+}
+
+Msg& Msg::own_creds() { return creds({getpid(), geteuid(), getegid()}); }
+
+void util::record_address(Obs& o, const char* key, const char* len_key, const char* buf, size_t bufsize,
+                    socklen_t reported) {
+  struct {
+    sockaddr_un un;
+    char slack[16];
+  } tmp{};
+  size_t visible = std::min<size_t>(std::min<size_t>(reported, bufsize), sizeof tmp.un);
+  std::memcpy(&tmp, buf, visible);
+  o.str(key, context::address_name(reinterpret_cast<sockaddr*>(&tmp), static_cast<socklen_t>(visible)));
+  long len = reported;
+  const std::string& tag = context::run_tag();
+  const size_t path = offsetof(sockaddr_un, sun_path);
+  if (visible > path + 1 && tmp.un.sun_path[0] == '\0' && !tag.empty()) {
+    size_t shown = std::min(visible - path - 1, tag.size());
+    if (reported > path + tag.size() && std::memcmp(tmp.un.sun_path + 1, tag.data(), shown) == 0)
+      len -= static_cast<long>(tag.size());
+  }
+  o.num(len_key, len);
+}
+
+namespace {
+
+Addr kernel_name(int fd) {
+  sockaddr_un addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return Addr::autobind();
+  return Addr::from_kernel(reinterpret_cast<sockaddr*>(&addr), len);
+}
+
+bool wait_ready(int fd, short events) {
+  pollfd p{fd, events, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, context::event_timeout_ms());
+  } while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+
+int set_blocking(int fd, bool nonblocking) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return -1;
+  return ::fcntl(fd, F_SETFL, nonblocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+}
+
+}  // namespace
+
+// ---- pairs ----------------------------------------------------------------------------------
+
+Pair Actor::pair(const SocketKind& kind) {
+  int serial = context::next_serial();
+  std::string suffix = serial == 1 ? "" : std::to_string(serial);
+  const std::string xname = "x" + suffix, yname = "y" + suffix;
+  Pair p;
+  std::string failed;  // the step that failed, empty on success
+  int err = 0;
+  auto fail = [&](const char* step) {
+    if (failed.empty()) {
+      failed = step;
+      err = errno;
+    }
+  };
+  auto address = [&](const std::string& name) {
+    return kind.naming == Naming::Pathname   ? Addr::path(name + ".sock")
+           : kind.naming == Naming::Abstract ? Addr::abstract(name)
+                                             : Addr::autobind();
+  };
+
+  if (kind.naming == Naming::Socketpair) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, kind.type | (kind.nonblocking ? SOCK_NONBLOCK : 0), 0, fds) == 0) {
+      p.x = fds[0];
+      p.y = fds[1];
+    } else {
+      fail("socketpair");
+    }
+  } else if (kind.connection_oriented()) {
+    // The portable recipe: a nonblocking connect, which an emulation may complete only once the
+    // server accepts, then accept when the listener is ready, then wait for the connect.
+    int l = ::socket(AF_UNIX, kind.type, 0);
+    if (l < 0) fail("socket");
+    if (failed.empty() && ::bind(l, address(yname).sa(), address(yname).len()) != 0) fail("bind");
+    if (failed.empty() && ::listen(l, 1) != 0) fail("listen");
+    Addr server = kernel_name(l);
+    if (failed.empty() && (p.x = ::socket(AF_UNIX, kind.type | SOCK_NONBLOCK, 0)) < 0) fail("socket");
+    bool in_progress = false;
+    if (failed.empty() && ::connect(p.x, server.sa(), server.len()) != 0) {
+      if (errno == EINPROGRESS) in_progress = true;
+      else fail("connect");
+    }
+    if (failed.empty() && !wait_ready(l, POLLIN)) fail("poll listener");
+    if (failed.empty() && (p.y = ::accept4(l, nullptr, nullptr, kind.nonblocking ? SOCK_NONBLOCK : 0)) < 0)
+      fail("accept");
+    if (failed.empty() && in_progress) {
+      int so_error = 0;
+      socklen_t len = sizeof so_error;
+      if (!wait_ready(p.x, POLLOUT)) fail("poll connect");
+      else if (::getsockopt(p.x, SOL_SOCKET, SO_ERROR, &so_error, &len) == 0 && so_error != 0) {
+        errno = so_error;
+        fail("connect");
+      }
+    }
+    if (failed.empty() && set_blocking(p.x, kind.nonblocking) != 0) fail("fcntl");
+    if (l >= 0) ::close(l);
+  } else {
+    // Datagrams: both ends named, each connected to the other.
+    p.y = ::socket(AF_UNIX, kind.type, 0);
+    p.x = ::socket(AF_UNIX, kind.type, 0);
+    if (p.x < 0 || p.y < 0) fail("socket");
+    if (failed.empty() && ::bind(p.y, address(yname).sa(), address(yname).len()) != 0) fail("bind");
+    if (failed.empty() && ::bind(p.x, address(xname).sa(), address(xname).len()) != 0) fail("bind");
+    Addr yaddr = kernel_name(p.y), xaddr = kernel_name(p.x);
+    if (failed.empty() && ::connect(p.x, yaddr.sa(), yaddr.len()) != 0) fail("connect");
+    if (failed.empty() && ::connect(p.y, xaddr.sa(), xaddr.len()) != 0) fail("connect");
+    if (failed.empty() && kind.nonblocking &&
+        (set_blocking(p.x, true) != 0 || set_blocking(p.y, true) != 0))
+      fail("fcntl");
+  }
+
+  Obs o("pair");
+  o.str("kind", kind.name);
+  if (failed.empty()) {
+    o.str("result", "ok");
+    label(p.x, xname);
+    label(p.y, yname);
+  } else {
+    o.str("result", failed + ": " + errno_name(err));
+    if (p.x >= 0) ::close(p.x);
+    if (p.y >= 0) ::close(p.y);
+    p = Pair{};
+  }
+  record(o.encode());
+  return p;
+}
+
+// ---- sendto / recvfrom ----------------------------------------------------------------------
+
+long Actor::sendto(int fd, const std::string& data, const Addr& to, int flags) {
+  long r;
+  int err;
+  bool blocked;
+  {
+    Watchdog w;
+    r = ::sendto(fd, data.data(), data.size(), flags, to.sa(), to.len());
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
+  Obs o("sendto");
+  o.str("data", escape_bytes(data)).str("to", to.label());
+  if (flags) o.str("flags", msg_flags_name(flags));
+  record(count_or_error(o, r, err, blocked).encode());
+  return r;
+}
+
+std::string Actor::recvfrom(int fd, size_t max, size_t name_bytes, int flags) {
+  Guarded buf(max);
+  Guarded name(name_bytes, 0x5a);
+  socklen_t namelen = static_cast<socklen_t>(name_bytes);
+  long r;
+  int err;
+  bool blocked;
+  {
+    Watchdog w;
+    r = ::recvfrom(fd, buf.data_or_null(), max, flags,
+                   name_bytes ? reinterpret_cast<sockaddr*>(name.data()) : nullptr,
+                   name_bytes ? &namelen : nullptr);
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
+  Obs o("recvfrom");
+  o.num("max", static_cast<long long>(max)).num("name", static_cast<long long>(name_bytes));
+  if (flags) o.str("flags", msg_flags_name(flags));
+  count_or_error(o, r, err, blocked);
+  std::string data = r > 0 ? std::string(buf.data(), std::min<size_t>(r, max)) : "";
+  if (r > 0) o.str("data", escape_bytes(data));
+  if (r >= 0 && !blocked && name_bytes) util::record_address(o, "from", "fromlen", name.data(), name_bytes, namelen);
+  Overruns().check(buf, "data").check(name, "name").add_to(o);
+  record(o.encode());
+  return data;
+}
+
+// ---- sendmsg / recvmsg ----------------------------------------------------------------------
+
+long Actor::sendmsg(int fd, const Msg& m) {
+  std::vector<iovec> iov;
+  for (const std::string& part : m.iov_)
+    iov.push_back({const_cast<char*>(part.data()), part.size()});
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  if (m.to_) {
+    msg.msg_name = const_cast<sockaddr*>(m.to_->sa());
+    msg.msg_namelen = m.to_->len();
+  }
+  size_t creds_space = m.has_creds_ ? CMSG_SPACE(sizeof(ucred)) : 0;
+  size_t rights_data = m.rights_.size() * sizeof(int);
+  size_t rights_space = m.has_rights_ ? std::max(CMSG_SPACE(rights_data), CMSG_SPACE(m.cmsg_len_)) : 0;
+  std::vector<char> control(creds_space + rights_space + 64, 0);
+  // The union keeps the buffer aligned for cmsghdr, as CMSG_FIRSTHDR needs.
+  std::vector<cmsghdr> aligned((control.size() + sizeof(cmsghdr) - 1) / sizeof(cmsghdr) + 1);
+  char* ctl = reinterpret_cast<char*>(aligned.data());
+  size_t controllen = 0;
+  if (m.has_creds_) {
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(ctl);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_CREDENTIALS;
+    c->cmsg_len = CMSG_LEN(sizeof(ucred));
+    ucred cred{m.creds_.pid, m.creds_.uid, m.creds_.gid};
+    std::memcpy(CMSG_DATA(c), &cred, sizeof cred);
+    controllen = creds_space;
+  }
+  if (m.has_rights_) {
+    cmsghdr* c = reinterpret_cast<cmsghdr*>(ctl + controllen);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(rights_data);
+    if (rights_data) std::memcpy(CMSG_DATA(c), m.rights_.data(), rights_data);
+    if (m.cmsg_len_label_.empty()) {
+      controllen += CMSG_SPACE(rights_data);
+    } else {
+      c->cmsg_len = m.cmsg_len_;
+      // The header itself is always inside the buffer, so the kernel judges cmsg_len.
+      controllen += std::max(m.cmsg_len_, CMSG_LEN(0));
+    }
+  }
+  if (controllen) {
+    msg.msg_control = ctl;
+    msg.msg_controllen = controllen;
+  }
+  long r;
+  int err;
+  bool blocked;
+  {
+    Watchdog w;
+    r = ::sendmsg(fd, &msg, m.flags_);
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
+  Obs o("sendmsg");
+  if (m.iov_.size() == 1) {
+    o.str("data", escape_bytes(m.iov_[0]));
+  } else {
+    std::vector<std::string> parts;
+    for (const std::string& part : m.iov_) parts.push_back(escape_bytes(part));
+    o.json("data", util::json_list(parts));
+  }
+  if (m.to_) o.str("to", m.to_->label());
+  if (m.has_creds_) {
+    o.json("creds", Obs::object()
+                        .str("pid", context::pid_name(m.creds_.pid))
+                        .str("uid", context::uid_name(m.creds_.uid))
+                        .str("gid", context::gid_name(m.creds_.gid))
+                        .encode());
+  }
+  if (m.has_rights_) o.json("rights", util::describe_fds(m.rights_, false));
+  if (!m.cmsg_len_label_.empty()) o.str("cmsg_len", m.cmsg_len_label_);
+  if (m.flags_) o.str("flags", msg_flags_name(m.flags_));
+  record(count_or_error(o, r, err, blocked).encode());
+  return r;
+}
+
+Received Actor::recvmsg(int fd, const Recv& how) {
+  std::vector<Guarded> bufs;
+  for (size_t size : how.iov_) bufs.emplace_back(size);
+  std::vector<iovec> iov;
+  for (Guarded& g : bufs) iov.push_back({g.data_or_null(), g.size()});
+  Guarded name(how.name_, 0x5a);
+  Guarded control(how.room_.bytes(), 0x5a);
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  if (how.name_) {
+    msg.msg_name = name.data();
+    msg.msg_namelen = static_cast<socklen_t>(how.name_);
+  }
+  if (!how.room_.is_none()) {
+    msg.msg_control = control.data_or_null();
+    msg.msg_controllen = control.size();
+  }
+  msg.msg_flags = how.preset_;
+  const bool track_fds = !how.room_.is_none();
+  int open_before = track_fds ? util::count_open_fds() : 0;
+  long r;
+  int err;
+  bool blocked;
+  {
+    Watchdog w;
+    r = ::recvmsg(fd, &msg, how.flags_);
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
+  int installed = track_fds ? util::count_open_fds() - open_before : 0;
+
+  Received got;
+  got.result = blocked ? -1 : r;
+  got.msg_flags = msg.msg_flags;
+  Obs o("recvmsg");
+  if (how.iov_.size() == 1) {
+    o.num("max", static_cast<long long>(how.iov_[0]));
+  } else {
+    std::string sizes = "[";
+    for (size_t i = 0; i < how.iov_.size(); ++i) sizes += (i ? "," : "") + std::to_string(how.iov_[i]);
+    o.json("iov", sizes + "]");
+  }
+  if (how.name_) o.num("name", static_cast<long long>(how.name_));
+  if (!how.room_.is_none()) o.str("room", how.room_.label());
+  if (how.flags_) o.str("flags", msg_flags_name(how.flags_));
+  if (how.preset_) o.str("preset_msg_flags", msg_flags_name(how.preset_));
+  count_or_error(o, r, err, blocked);
+  if (r >= 0 && !blocked) {
+    // The data as it landed in each buffer.
+    size_t left = static_cast<size_t>(r);
+    std::vector<std::string> parts;
+    for (Guarded& g : bufs) {
+      size_t n = std::min(left, g.size());
+      parts.push_back(std::string(g.data(), n));
+      got.data += parts.back();
+      left -= n;
+    }
+    if (bufs.size() == 1) {
+      if (r > 0) o.str("data", escape_bytes(got.data));
+    } else {
+      std::vector<std::string> escaped;
+      for (const std::string& part : parts) escaped.push_back(escape_bytes(part));
+      o.json("data", util::json_list(escaped));
+    }
+    o.str("msg_flags", msg_flags_name(msg.msg_flags));
+    if (how.name_) util::record_address(o, "from", "fromlen", name.data(), how.name_, msg.msg_namelen);
+
+    std::vector<std::string> cmsgs;
+    int reported_fds = 0;
+    if (msg.msg_control && msg.msg_controllen >= sizeof(cmsghdr)) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        Obs cm = Obs::object();
+        cm.str("type", cmsg_type_name(c->cmsg_level, c->cmsg_type));
+        size_t avail = reinterpret_cast<char*>(msg.msg_control) + msg.msg_controllen -
+                       reinterpret_cast<char*>(CMSG_DATA(c));
+        size_t data = c->cmsg_len >= CMSG_LEN(0) ? std::min<size_t>(c->cmsg_len - CMSG_LEN(0), avail) : 0;
+        const unsigned char* d = CMSG_DATA(c);
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+          std::vector<int> fds(data / sizeof(int));
+          if (!fds.empty()) std::memcpy(fds.data(), d, fds.size() * sizeof(int));
+          cm.json("fds", util::describe_fds(fds, true));
+          if (data % sizeof(int)) cm.num("partial_bytes", static_cast<long long>(data % sizeof(int)));
+          reported_fds += static_cast<int>(fds.size());
+          got.fds.insert(got.fds.end(), fds.begin(), fds.end());
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+          ucred cred{};
+          std::memcpy(&cred, d, std::min(data, sizeof cred));
+          if (data >= offsetof(ucred, pid) + sizeof cred.pid) cm.str("pid", context::pid_name(cred.pid));
+          if (data >= offsetof(ucred, uid) + sizeof cred.uid) cm.str("uid", context::uid_name(cred.uid));
+          if (data >= offsetof(ucred, gid) + sizeof cred.gid) cm.str("gid", context::gid_name(cred.gid));
+          if (data < sizeof cred) cm.num("bytes", static_cast<long long>(data));
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_PIDFD && data >= sizeof(int)) {
+          int pidfd;
+          std::memcpy(&pidfd, d, sizeof pidfd);
+          cm.str("process", util::pidfd_process(pidfd));
+          ++reported_fds;  // installed, reported, and closed here
+          if (pidfd >= 0) ::close(pidfd);
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_INQ && data >= sizeof(int)) {
+          int inq;
+          std::memcpy(&inq, d, sizeof inq);
+          cm.num("value", inq);
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_SECURITY) {
+          cm.str("label", escape_bytes(std::string(reinterpret_cast<const char*>(d), data)));
+        } else {
+          cm.num("bytes", static_cast<long long>(data));
+        }
+        cmsgs.push_back(cm.encode());
+      }
+    }
+    if (!cmsgs.empty()) {
+      std::string list = "[";
+      for (size_t i = 0; i < cmsgs.size(); ++i) list += (i ? "," : "") + cmsgs[i];
+      o.json("control", list + "]");
+    }
+    if (track_fds && installed != reported_fds) o.num("leaked_fds", installed - reported_fds);
+  }
+  Overruns over;
+  for (Guarded& g : bufs) over.check(g, "data");
+  over.check(name, "name").check(control, "control").add_to(o);
+  record(o.encode());
+  return got;
+}
+
+// ---- sendmmsg / recvmmsg --------------------------------------------------------------------
+
+int Actor::sendmmsg(int fd, const std::vector<std::string>& messages, int flags) {
+  std::vector<iovec> iov(messages.size());
+  std::vector<mmsghdr> hdrs(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    iov[i] = {const_cast<char*>(messages[i].data()), messages[i].size()};
+    hdrs[i] = {};
+    hdrs[i].msg_hdr.msg_iov = &iov[i];
+    hdrs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r;
+  int err;
+  bool blocked;
+  {
+    Watchdog w;
+    r = ::sendmmsg(fd, hdrs.data(), static_cast<unsigned>(hdrs.size()), flags);
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
+  Obs o("sendmmsg");
+  std::vector<std::string> escaped;
+  for (const std::string& m : messages) escaped.push_back(escape_bytes(m));
+  o.json("messages", util::json_list(escaped));
+  if (flags) o.str("flags", msg_flags_name(flags));
+  count_or_error(o, r, err, blocked);
+  if (r > 0 && !blocked) {
+    std::string sent = "[";
+    for (int i = 0; i < r; ++i) sent += (i ? "," : "") + std::to_string(hdrs[i].msg_len);
+    o.json("sent", sent + "]");
+  }
+  record(o.encode());
+  return r;
+}
+
+int Actor::recvmmsg(int fd, unsigned count, size_t max, int flags) {
+  std::vector<Guarded> bufs;
+  for (unsigned i = 0; i < count; ++i) bufs.emplace_back(max);
+  std::vector<iovec> iov(count);
+  std::vector<mmsghdr> hdrs(count);
+  for (unsigned i = 0; i < count; ++i) {
+    iov[i] = {bufs[i].data(), max};
+    hdrs[i] = {};
+    hdrs[i].msg_hdr.msg_iov = &iov[i];
+    hdrs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r;
+  int err;
+  bool blocked;
+  {
+    Watchdog w;
+    r = ::recvmmsg(fd, hdrs.data(), count, flags, nullptr);
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
+  Obs o("recvmmsg");
+  o.num("count", count).num("max", static_cast<long long>(max));
+  if (flags) o.str("flags", msg_flags_name(flags));
+  count_or_error(o, r, err, blocked);
+  if (r > 0 && !blocked) {
+    std::vector<std::string> got;
+    for (int i = 0; i < r; ++i) {
+      got.push_back(Obs::object()
+                        .str("data", escape_bytes(std::string(bufs[i].data(), std::min<size_t>(hdrs[i].msg_len, max))))
+                        .str("msg_flags", msg_flags_name(hdrs[i].msg_hdr.msg_flags))
+                        .encode());
+    }
+    std::string list = "[";
+    for (size_t i = 0; i < got.size(); ++i) list += (i ? "," : "") + got[i];
+    o.json("messages", list + "]");
+  }
+  Overruns over;
+  for (Guarded& g : bufs) over.check(g, "data");
+  over.add_to(o);
+  record(o.encode());
+  return r;
+}
+
+// ---- bulk -----------------------------------------------------------------------------------
+
+long Actor::send_bytes(int fd, size_t n, int flags) {
+  std::string data = util::filler(n);
+  long r;
+  int err;
+  bool blocked;
+  {
+    Watchdog w;
+    r = ::send(fd, data.data(), n, flags);
+    err = errno;
+    blocked = w.blocked(r, err);
+  }
+  Obs o("send_bytes");
+  o.num("bytes", static_cast<long long>(n));
+  if (flags) o.str("flags", msg_flags_name(flags));
+  if (blocked || r < 0) o.str("result", outcome(r, err, blocked));
+  else o.str("result", static_cast<size_t>(r) == n ? "all" : "partial");
+  record(o.encode());
+  return r;
+}
+
+void Actor::fill(int fd, size_t chunk) {
+  std::string data = util::filler(chunk);
+  long sent = 0;
+  int err = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    long r = ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (r < 0) {
+      err = errno;
+      break;
+    }
+    sent += r;
+  }
+  record(Obs("fill")
+             .num("chunk", static_cast<long long>(chunk))
+             .str("sent", sent ? "some" : "none")
+             .str("result", err ? errno_name(err) : "never stopped")
+             .encode());
+}
+
+void Actor::drain(int fd) {
+  std::vector<char> buf(65536);
+  long got = 0;
+  std::string stop = "never stopped";
+  for (int i = 0; i < 1000000; ++i) {
+    long r = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (r < 0) {
+      stop = errno_name(errno);
+      break;
+    }
+    if (r == 0) {
+      // A zero-length datagram is a message; on a connection 0 is the end.
+      int type = 0;
+      socklen_t len = sizeof type;
+      ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+      if (type != SOCK_DGRAM) {
+        stop = "eof";
+        break;
+      }
+    }
+    got += r + 1;
+  }
+  record(Obs("drain").str("received", got ? "some" : "none").str("result", stop).encode());
+}
+
+}  // namespace afunix

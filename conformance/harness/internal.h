@@ -1,0 +1,23 @@
+// Between the scenario runner (scenario.cc) and the actor operations that fork (actor_proc.cc).
+#pragma once
+
+namespace afunix {
+
+class Actor;
+
+namespace internal {
+
+constexpr int kAbandonedExit = 97;
+// A trace line starting with this byte is the whole actor entry of a child the actor forked and
+// joined; Scenario::run lists it after its parent.
+constexpr char kChildActorMark = '\x1e';
+
+// In a child an actor forked: `child` records from now on, and the child never gives up an event
+// wait because the scenario's other actors have ended (its parent is still there).
+void enter_child(Actor* child);
+// While an actor has children, it too waits for events they may post even when alone.
+void child_started();
+void child_ended();
+
+}  // namespace internal
+}  // namespace afunix
