@@ -156,6 +156,8 @@ print(json.dumps({"addr": addr, "creds": creds, "len": len(data), "name": s.gets
 PY_CLIENT = r"""
 import json, os, socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+if sys.argv[3] == "timeout":
+    s.settimeout(15)  # nonblocking connect, poll, SO_ERROR underneath
 s.connect(sys.argv[1])
 try:
     creds = list(struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)))
@@ -175,12 +177,13 @@ print(json.dumps({"ok": back == payload[::-1], "creds": creds, "peer": s.getpeer
 """
 
 
-def test_python_stream_server_and_client(env):
+@pytest.mark.parametrize("mode", ["blocking", "timeout"])
+def test_python_stream_server_and_client(env, mode):
     path = str(env.dir / "py.sock")
     server = env.start([PYTHON, "-c", PY_SERVER, path], text=True)
     read_line_until(server.stdout, lambda l: l.strip() == "ready", "ready line from the server")
     check_socket_file(env, path)
-    client = env.run([PYTHON, "-c", PY_CLIENT, path, str(1 << 20)], text=True)
+    client = env.run([PYTHON, "-c", PY_CLIENT, path, str(1 << 20), mode], text=True)
     assert client.returncode == 0, client.stderr
     c = json.loads(client.stdout)
     out, err = finish(server, "the Python server")
@@ -300,6 +303,61 @@ def test_python_datagram_reply_to_sender(env):
     else:
         name = eval(out.strip())
         assert isinstance(name, bytes) and name[:2] == b"\0d" and len(name) == 7, out
+
+
+PY_CONNECT_ERRNO = r"""
+import errno, socket, sys
+for path in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        print("ok", flush=True)
+    except OSError as e:
+        print(errno.errorcode[e.errno], flush=True)
+"""
+
+SECRET = "01234567-89ABCDEF-DEADBEEF-00000001"
+
+
+def malformed_files(backend):
+    """(name, content or None for a FIFO/directory, errno the design's connect gives)."""
+    if backend == "proposal-2":
+        slot = "40123 0000000001 0000000000 0000000000 00000000000000000001\n"
+        return [
+            ("truncated", "!<socket-table> s\n" + slot[:30], "EBADF"),
+            ("wrong-magic", "!<socket >40123 s " + SECRET + "\0", "EBADF"),
+            ("bad-port", "!<socket-table> s\n" + "99999" + slot[5:], "EBADF"),
+            ("wrong-type", "!<socket-table> x\n" + slot, "EPROTOTYPE"),
+        ]
+    extra = " 00000001-00000002-00000003-00000004" if backend == "proposal-1" else ""
+    return [
+        ("truncated", "!<socket >4012", "EBADF"),
+        ("wrong-magic", "!<sOcket >40123 s " + SECRET + extra + "\0", "EBADF"),
+        ("bad-port", "!<socket >99999 s " + SECRET + extra + "\0", "EBADF"),
+        ("no-port", "!<socket > s " + SECRET + extra + "\0", "EBADF"),
+        ("wrong-type", "!<socket >40123 x " + SECRET + extra + "\0", "EPROTOTYPE"),
+        ("empty", "", "EBADF"),
+    ]
+
+
+@pytest.mark.parametrize("backend", EMULATIONS)
+def test_malformed_socket_files_give_clear_errors(backend):
+    env = Env(backend)
+    try:
+        cases = malformed_files(backend)
+        paths = []
+        for name, content, _ in cases:
+            (env.dir / name).write_text(content)
+            paths.append(str(env.dir / name))
+        os.mkfifo(env.dir / "fifo")  # opening it for reading would block: must not
+        (env.dir / "directory").mkdir()
+        paths += [str(env.dir / "fifo"), str(env.dir / "directory"), str(env.dir / "missing")]
+        r = env.run([PYTHON, "-c", PY_CONNECT_ERRNO, *paths], text=True)
+        assert r.returncode == 0, r.stderr
+        want = [e for _, _, e in cases] + ["EBADF", "EBADF", "ENOENT"]
+        assert r.stdout.split() == want
+    finally:
+        env.cleanup()
 
 
 # ---- socat --------------------------------------------------------------------------------------------
