@@ -146,7 +146,7 @@ def pytest_sessionfinish(session):
 
 def security_scenarios(s):
     """Scenarios with an attacker (security verdicts: held / breached) and the same-user controls
-    beside them (works / refused), as the oracle shows them."""
+    beside them (works / broken), as the oracle shows them."""
     attacks, controls = [], []
     for scenario in s.scenarios:
         if area_of(scenario) != report.SECURITY_AREA:

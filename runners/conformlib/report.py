@@ -12,7 +12,7 @@ from .execute import VERDICTS, area_of
 SCHEMA = 1
 SECURITY_AREA = "Attack"
 SECURITY_WORDS = {"attacks": {"PASS": "held", "FAIL": "breached"},
-                  "controls": {"PASS": "works", "FAIL": "refused"}}
+                  "controls": {"PASS": "works", "FAIL": "broken"}}
 SCORE_FORMULA = "PASS / (scenarios - UNSUPPORTED)"
 
 
