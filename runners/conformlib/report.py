@@ -151,7 +151,7 @@ def matrix_markdown(doc):
 
 def security_rows(m):
     """(scenario, kind, [(word, verdict, detail) per backend]) for the Security section: each attack
-    held or breached, each same-user control works or refused; other verdicts keep their names."""
+    held or breached, each same-user control works or is broken; other verdicts keep their names."""
     sec = m.doc["run_info"].get("security") or {}
     rows = []
     for kind in ("attacks", "controls"):
