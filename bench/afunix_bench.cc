@@ -8,8 +8,14 @@
 //   bulk:    --bulk-mb MiB in 64 KiB writes, then the server's byte count (MiB/s)
 //
 // and prints one JSON object. Not a test: it checks only that the bytes arrived.
+//
+// Client and server are pinned to one CPU (--cpu, default the first one allowed; -1 leaves them
+// free): across CPUs the round trip depends on wake-up latencies and varies several-fold from run
+// to run, on one CPU it is the cost of the calls and two context switches, which is what differs
+// between native and emulated sockets.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -112,7 +118,7 @@ int connect_to(const sockaddr_un& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int connects = 500, pingpongs = 20000, bulk_mb = 256;
+  int connects = 500, pingpongs = 20000, bulk_mb = 256, cpu = -2;
   std::string dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string opt = argv[i];
@@ -120,11 +126,24 @@ int main(int argc, char** argv) {
     else if (opt == "--pingpongs") pingpongs = std::atoi(argv[i + 1]);
     else if (opt == "--bulk-mb") bulk_mb = std::atoi(argv[i + 1]);
     else if (opt == "--dir") dir = argv[i + 1];
+    else if (opt == "--cpu") cpu = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: %s [--connects N] [--pingpongs N] [--bulk-mb N] [--dir D]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--connects N] [--pingpongs N] [--bulk-mb N] [--dir D] [--cpu N]\n",
                    argv[0]);
       return 2;
     }
+  }
+  if (cpu != -1) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu == -2 && sched_getaffinity(0, sizeof set, &set) == 0) {
+      for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); ++cpu) {
+      }
+      CPU_ZERO(&set);
+    }
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) die("sched_setaffinity");
   }
   bool own_dir = dir.empty();
   if (own_dir) {

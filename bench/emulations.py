@@ -12,6 +12,7 @@ Markdown table with the ratio to native:
   rtt       one-byte request and reply on an open, warmed-up connection (mean, us)
   bulk      MiB/s for a one-way transfer in 64 KiB writes
 
+Client and server share one CPU (see afunix_bench.cc) so the figures are stable from run to run.
 Not a test: nothing is asserted. Usage: bench/emulations.py [--rounds N] [--build DIR] [--quick]
 """
 
