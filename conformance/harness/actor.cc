@@ -89,7 +89,7 @@ Addr Addr::named(Naming naming, const std::string& name) {
 Addr Addr::with_family(int family) const {
   Addr a = *this;
   a.storage_.un.sun_family = static_cast<sa_family_t>(family);
-  a.label_ = label_ + " (" + family_name(family) + ")";
+  a.label_ = label_.empty() ? family_name(family) : label_ + " (" + family_name(family) + ")";
   return a;
 }
 

@@ -27,6 +27,7 @@ namespace afunix {
 namespace util {
 
 std::string describe_fd(int fd, bool flags) {
+  if (fd < 0) return "fd " + std::to_string(fd);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return "closed";
   std::string label = context::object_label(st.st_dev, st.st_ino);
@@ -127,6 +128,28 @@ int Actor::dup(int fd) {
   int err = errno;
   record(Obs("dup").str("result", outcome(r, err)).encode());
   return r;
+}
+
+std::vector<int> Actor::dups(int fd, int n) {
+  std::vector<int> out;
+  int err = 0;
+  for (int i = 0; i < n; ++i) {
+    int d = ::dup(fd);
+    if (d < 0) {
+      err = errno;
+      break;
+    }
+    out.push_back(d);
+  }
+  record(Obs("dups").num("count", n).str("result", err ? errno_name(err) : "ok").encode());
+  return out;
+}
+
+void Actor::close_all(const std::vector<int>& fds) {
+  int err = 0;
+  for (int fd : fds)
+    if (::close(fd) != 0 && !err) err = errno;
+  record(Obs("close_all").num("count", static_cast<long long>(fds.size())).str("result", err ? errno_name(err) : "ok").encode());
 }
 
 int Actor::open(const std::string& path, int flags, unsigned mode) {

@@ -49,21 +49,29 @@ Room Room::minus(size_t bytes) const {
 Msg& Msg::own_creds() { return creds({getpid(), geteuid(), getegid()}); }
 
 void util::record_address(Obs& o, const char* key, const char* len_key, const char* buf, size_t bufsize,
-                    socklen_t reported) {
+                          socklen_t reported) {
   struct {
     sockaddr_un un;
     char slack[16];
   } tmp{};
+  const size_t path = offsetof(sockaddr_un, sun_path);
   size_t visible = std::min<size_t>(std::min<size_t>(reported, bufsize), sizeof tmp.un);
   std::memcpy(&tmp, buf, visible);
-  o.str(key, context::address_name(reinterpret_cast<sockaddr*>(&tmp), static_cast<socklen_t>(visible)));
+  const bool abstract = visible > path && tmp.un.sun_path[0] == '\0';
+  if (reported <= bufsize) {
+    o.str(key, context::address_name(reinterpret_cast<sockaddr*>(&tmp), static_cast<socklen_t>(visible)));
+  } else if (abstract) {
+    // The start of an abstract name is the run tag or random autobind digits: say only how much.
+    o.str(key, "@<" + std::to_string(visible - path - 1) + " bytes>");
+  } else {
+    // What the buffer holds of a pathname (nothing when only the family fit).
+    o.str(key, visible > path ? escape_bytes(std::string(tmp.un.sun_path, visible - path)) : "");
+  }
   long len = reported;
   const std::string& tag = context::run_tag();
-  const size_t path = offsetof(sockaddr_un, sun_path);
-  if (visible > path + 1 && tmp.un.sun_path[0] == '\0' && !tag.empty()) {
+  if (abstract && !tag.empty() && reported > path + tag.size()) {
     size_t shown = std::min(visible - path - 1, tag.size());
-    if (reported > path + tag.size() && std::memcmp(tmp.un.sun_path + 1, tag.data(), shown) == 0)
-      len -= static_cast<long>(tag.size());
+    if (std::memcmp(tmp.un.sun_path + 1, tag.data(), shown) == 0) len -= static_cast<long>(tag.size());
   }
   o.num(len_key, len);
 }

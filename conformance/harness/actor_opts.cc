@@ -45,11 +45,8 @@ Obs& option_fields(Obs& o, int level, int option) {
   return o.str("option", socket_option_name(level, option));
 }
 
-std::string seconds(long sec, long usec) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%ld.%06ld", sec, usec);
-  return buf;
-}
+// A struct timeval as "seconds:microseconds", fields as given (a microsecond field may be out of range).
+std::string seconds(long sec, long usec) { return std::to_string(sec) + ":" + std::to_string(usec); }
 
 // Adds what the option's value says to o, from the `n` bytes the call wrote.
 void decode(Obs& o, int level, int option, const char* p, socklen_t n) {

@@ -123,11 +123,15 @@ void Actor::join(Child& c) {
   std::string lines = read_from_start(c.trace_fd);
   ::close(c.trace_fd);
   std::string obs;
+  std::vector<std::string> grandchildren;  // entries of the child's own children, already marked
   size_t pos = 0;
   while (pos < lines.size()) {
     size_t nl = lines.find('\n', pos);
     if (nl == std::string::npos) nl = lines.size();
-    if (nl > pos) obs += (obs.empty() ? "\n  " : ",\n  ") + lines.substr(pos, nl - pos);
+    std::string line = lines.substr(pos, nl - pos);
+    // One line: the entry travels as a single line of this actor's trace.
+    if (!line.empty() && line[0] == internal::kChildActorMark) grandchildren.push_back(line);
+    else if (!line.empty()) obs += (obs.empty() ? "" : ",") + line;
     pos = nl + 1;
   }
   record(Obs("join").str("child", c.role).str("end", end).encode());
@@ -138,6 +142,7 @@ void Actor::join(Child& c) {
       .json("observations", "[" + obs + "]")
       .str("end", end);
   record(std::string(1, internal::kChildActorMark) + child.encode());
+  for (const std::string& g : grandchildren) record(g);
   c.pid = -1;
 }
 

@@ -151,9 +151,6 @@ std::string address_name(const sockaddr* sa, socklen_t len) {
     std::string name = bytes.substr(1);
     if (!g_tag.empty() && name.compare(0, g_tag.size(), g_tag) == 0)
       return "@" + escape_bytes(name.substr(g_tag.size()));
-    // A buffer too small for the whole name holds only the start of the run tag.
-    if (!g_tag.empty() && name.size() < g_tag.size() && g_tag.compare(0, name.size(), name) == 0)
-      return "@<" + std::to_string(name.size()) + " bytes of the run tag>";
     // Linux autobind: five hex digits, different every run.
     if (name.size() == 5 && name.find_first_not_of("0123456789abcdef") == std::string::npos)
       return "@<autobind>";

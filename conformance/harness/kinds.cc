@@ -50,6 +50,13 @@ const std::vector<Naming>& BoundNamings() {
   return bound;
 }
 
+const std::vector<Naming>& CoreNamings() {
+  static const std::vector<Naming> core = {Naming::Pathname, Naming::Socketpair};
+  return core;
+}
+
+Kinds CoreKinds() { return KindsOf({SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM}, CoreNamings()); }
+Kinds CoreConnectionKinds() { return KindsOf({SOCK_STREAM, SOCK_SEQPACKET}, CoreNamings()); }
 Kinds AllKinds() { return KindsOf({SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM}, AllNamings()); }
 Kinds StreamKinds() { return KindsOf({SOCK_STREAM}, AllNamings()); }
 Kinds SeqpacketKinds() { return KindsOf({SOCK_SEQPACKET}, AllNamings()); }

@@ -60,6 +60,8 @@ Kinds KindsOf(const std::vector<int>& types, const std::vector<Naming>& namings,
 
 const std::vector<Naming>& AllNamings();    // pathname, abstract, autobind, socketpair
 const std::vector<Naming>& BoundNamings();  // pathname, abstract, autobind
+// The two ways a pair comes to be that differ most: through a socket file, or socketpair(2).
+const std::vector<Naming>& CoreNamings();   // pathname, socketpair
 
 Kinds AllKinds();         // the three types over all namings, blocking (12)
 Kinds StreamKinds();      // SOCK_STREAM over all namings (4)
@@ -68,7 +70,9 @@ Kinds DatagramKinds();    // SOCK_DGRAM over all namings (4)
 Kinds ConnectionKinds();  // SOCK_STREAM and SOCK_SEQPACKET over all namings (8)
 Kinds MessageKinds();     // SOCK_SEQPACKET and SOCK_DGRAM over all namings (8)
 Kinds ListenerKinds();    // SOCK_STREAM and SOCK_SEQPACKET, named (6): bodies that need the listener
-Kinds SocketTypes();      // "stream", "dgram", "seqpacket": bodies that make their own sockets
+Kinds CoreKinds();        // the three types, pathname and socketpair (6)
+Kinds CoreConnectionKinds();  // SOCK_STREAM and SOCK_SEQPACKET, pathname and socketpair (4)
+Kinds SocketTypes();      // "stream", "seqpacket", "dgram": bodies that make their own sockets
 Kinds ConnectionTypes();  // "stream", "seqpacket"
 Kinds BothBlockingModes(const Kinds& kinds);  // each kind blocking, then nonblocking
 Kinds Concat(const Kinds& a, const Kinds& b);

@@ -167,6 +167,8 @@ class Actor {
   void fd_flags(int fd);                         // FD_CLOEXEC and O_NONBLOCK
   int set_cloexec(int fd);
   int dup(int fd);
+  std::vector<int> dups(int fd, int n);    // n duplicates, one observation
+  void close_all(const std::vector<int>& fds);  // one observation
   int open(const std::string& path, int flags, unsigned mode = 0644);  // labels the fd with path
   std::string pread(int fd, size_t max, long offset);
   int allow_fds(int n);  // RLIMIT_NOFILE so that exactly n more descriptors fit
