@@ -317,3 +317,81 @@ TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
   });
   sc.run();
 }
+
+// ---- over socket kinds ------------------------------------------------------------------------
+
+#include "common.h"
+#include "linux_compat.h"
+
+// Both ends of every kind of pair: the creator, or the connecting and listening processes, or
+// nobody for datagrams (they have no connection to carry credentials).
+TEST_KINDS(Peercred, BothEndsOfAPair, AllKinds()) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    auto [x, y] = a.pair(kind);
+    a.peercred(x);
+    a.peercred(y);
+  });
+  sc.run();
+}
+
+// optlen shorter than struct ucred (12 bytes on every ABI): only optlen bytes are written.
+TEST_KINDS(Peercred, ShortOptlen, CoreKinds()) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    auto [x, y] = a.pair(kind);
+    a.getsockopt(x, SOL_SOCKET, SO_PEERCRED, 4);
+    a.getsockopt(x, SOL_SOCKET, SO_PEERCRED, 10);
+    a.getsockopt(x, SOL_SOCKET, SO_PEERCRED, 0);
+    a.getsockopt(x, SOL_SOCKET, SO_PEERCRED, 16);
+  });
+  sc.run();
+}
+
+// SO_PEERPIDFD (Linux 6.5+): a pidfd for the peer process.
+TEST_KINDS(Peercred, PeerPidfd, CoreKinds()) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    auto [x, y] = a.pair(kind);
+    a.getsockopt(x, SOL_SOCKET, SO_PEERPIDFD);
+    a.getsockopt(y, SOL_SOCKET, SO_PEERPIDFD);
+  });
+  sc.run();
+}
+
+// SO_PEERSEC depends on the LSM: without one there is no label.
+TEST_KINDS(Peercred, PeerSecurityLabel, KindsOf({SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM}, {Naming::Socketpair})) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    auto [x, y] = a.pair(kind);
+    a.getsockopt(x, SOL_SOCKET, SO_PEERSEC);
+  });
+  sc.run();
+}
+
+// SO_PEERGROUPS: the peer's supplementary groups as of connect/listen; ERANGE says how many.
+TEST(Peercred, PeerGroups) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& checked = sc.event("checked");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    int s = a.socket(SOCK_STREAM);
+    a.bind(s, Addr::path("srv.sock"));
+    a.chmod("srv.sock", 0666);
+    a.listen(s, 5);
+    listening.post();
+    a.poll(s, POLLIN, Wait::UntilReady);
+    int c = a.accept(s);
+    a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS);
+    a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, 0);
+    checked.wait();
+  });
+  sc.actor("client", GroupMember(), [&](Actor& a) {
+    listening.wait();
+    int s = a.socket(SOCK_STREAM);
+    a.connect(s, Addr::path("srv.sock"));
+    a.getsockopt(s, SOL_SOCKET, SO_PEERGROUPS);
+    checked.post();
+  });
+  sc.run();
+}
