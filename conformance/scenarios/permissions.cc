@@ -268,3 +268,74 @@ TEST(Permissions, SocketModeUnderUmask444) {
   BindUnderUmask(sc, 0444);
   sc.run();
 }
+
+// ---- over socket types --------------------------------------------------------------------------
+
+#include <fcntl.h>
+
+#include "common.h"
+
+// A socket file is a rendezvous, not a file: open() refuses it.
+TEST_KINDS(Permissions, OpenSocketFileFails, SocketTypes()) {
+  Scenario sc;
+  sc.actor("owner", [&](Actor& a) {
+    int s = a.socket(kind.type);
+    a.bind(s, Addr::path("srv.sock"));
+    a.open("srv.sock", O_RDONLY);
+    a.open("srv.sock", O_WRONLY);
+    a.open("srv.sock", O_RDWR | O_NONBLOCK);
+  });
+  sc.run();
+}
+
+// Write permission on the socket file decides, for every type (bind leaves rwxr-xr-x under 022).
+TEST_KINDS(Permissions, ConnectNeedsWriteOnSocketFile, SocketTypes()) {
+  Scenario sc;
+  Event& bound = sc.event("bound");
+  Event& tried = sc.event("tried");
+  Event& opened = sc.event("opened");
+  Event& retried = sc.event("retried");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    Bound srv = BindKind(a, SocketKind{"", kind.type, Naming::Pathname, false}, "srv");
+    a.stat("srv.sock");
+    bound.post();
+    tried.wait();
+    a.chmod("srv.sock", 0666);
+    opened.post();
+    retried.wait();
+    if (kind.type == SOCK_DGRAM) a.recv(srv.fd, 64, MSG_DONTWAIT);
+  });
+  sc.actor("client", Stranger(), [&](Actor& a) {
+    bound.wait();
+    int c = a.socket(kind.type);
+    a.connect(c, Addr::path("srv.sock"));
+    if (kind.type == SOCK_DGRAM) a.sendto(c, "let me in", Addr::path("srv.sock"));
+    tried.post();
+    opened.wait();
+    a.connect(c, Addr::path("srv.sock"));
+    if (kind.type == SOCK_DGRAM) a.send(c, "thanks");
+    retried.post();
+  });
+  sc.run();
+}
+
+// Abstract names have no file, hence no permissions: anyone may connect or send.
+TEST_KINDS(Permissions, AbstractNamesIgnorePermissions, SocketTypes()) {
+  Scenario sc;
+  Event& bound = sc.event("bound");
+  Event& tried = sc.event("tried");
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    Bound srv = BindKind(a, SocketKind{"", kind.type, Naming::Abstract, false}, "private");
+    bound.post();
+    tried.wait();
+    if (kind.type == SOCK_DGRAM) a.recv(srv.fd, 64, MSG_DONTWAIT);
+  });
+  sc.actor("client", Stranger(), [&](Actor& a) {
+    bound.wait();
+    int c = a.socket(kind.type);
+    a.connect(c, Addr::abstract("private"));
+    if (kind.type == SOCK_DGRAM) a.send(c, "anyone");
+    tried.post();
+  });
+  sc.run();
+}
