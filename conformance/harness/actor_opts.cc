@@ -151,6 +151,18 @@ int Actor::getsockopt(int fd, int level, int option, socklen_t optlen) {
   return get(*this, fd, level, option, optlen, true);
 }
 
+int Actor::getsockopt_at_least(int fd, int level, int option, int minimum) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  int r = ::getsockopt(fd, level, option, &value, &len);
+  int err = errno;
+  Obs o("getsockopt");
+  option_fields(o, level, option).str("result", outcome(r, err));
+  if (r == 0) o.num("at_least", minimum).flag("holds", value >= minimum);
+  record(o.encode());
+  return r == 0 ? value : -1;
+}
+
 int Actor::setsockopt(int fd, int level, int option, int value) {
   int r = ::setsockopt(fd, level, option, &value, sizeof value);
   int err = errno;

@@ -155,6 +155,9 @@ class Actor {
   // With an explicit optlen, for short buffers: records optlen and optlen_out. ABI-neutral sizes
   // only (ints, struct ucred, gid_t arrays), never sizes of structs that differ between ABIs.
   int getsockopt(int fd, int level, int option, socklen_t optlen);
+  // An int option compared with a bound instead of recorded: for values the kernel derives from its
+  // own struct sizes (the SO_SNDBUF floor), which differ between kernels and architectures.
+  int getsockopt_at_least(int fd, int level, int option, int minimum);
   int setsockopt(int fd, int level, int option, int value);
   int setsockopt_bytes(int fd, int level, int option, const std::string& optval, const std::string& label);
   int setsockopt_timeval(int fd, int option, long sec, long usec);
