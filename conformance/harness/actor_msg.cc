@@ -48,6 +48,11 @@ Room Room::minus(size_t bytes) const {
 
 Msg& Msg::own_creds() { return creds({getpid(), geteuid(), getegid()}); }
 
+Msg& Msg::to(const Addr& addr) {
+  to_ = std::make_shared<const Addr>(addr);
+  return *this;
+}
+
 void util::record_address(Obs& o, const char* key, const char* len_key, const char* buf, size_t bufsize,
                           socklen_t reported) {
   struct {

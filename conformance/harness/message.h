@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,7 @@ class Msg {
   Msg& rights(std::vector<int> fds) { rights_ = std::move(fds); has_rights_ = true; return *this; }
   Msg& creds(Creds c) { creds_ = c; has_creds_ = true; return *this; }
   Msg& own_creds();  // this process's pid, uid and gid, as a program fills them in
-  Msg& to(const Addr& addr) { to_ = &addr; return *this; }
+  Msg& to(const Addr& addr);  // a copy: the message may outlive the address it was given
   Msg& flags(int f) { flags_ = f; return *this; }
   // Sets the SCM_RIGHTS header's cmsg_len (and msg_controllen) to `len`, for malformed messages;
   // `label` is how the trace names it, e.g. "CMSG_LEN(sizeof(int))+2".
@@ -49,7 +50,7 @@ class Msg {
   bool has_rights_ = false;
   Creds creds_{};
   bool has_creds_ = false;
-  const Addr* to_ = nullptr;
+  std::shared_ptr<const Addr> to_;
   int flags_ = 0;
   size_t cmsg_len_ = 0;
   std::string cmsg_len_label_;
