@@ -1,12 +1,17 @@
 // Connected pairs of every kind, and the message calls: sendto/recvfrom, sendmsg/recvmsg with
 // ancillary data, sendmmsg/recvmmsg, and filling or draining a socket.
 #include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <chrono>
+#include <future>
+#include <thread>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -137,29 +142,47 @@ Pair Actor::pair(const SocketKind& kind) {
       fail("socketpair");
     }
   } else if (kind.connection_oriented()) {
-    // The portable recipe: a nonblocking connect, which an emulation may complete only once the
-    // server accepts, then accept when the listener is ready, then wait for the connect.
+    // The client connects (blocking) from a second thread while this one accepts, as two
+    // processes would: an emulation whose connect() completes only together with the server's
+    // accept() (a handshake) still makes its pair. The accept is under the watchdog, which only
+    // this thread receives; a client still stuck after it is shut down.
     int l = ::socket(AF_UNIX, kind.type, 0);
     if (l < 0) fail("socket");
     if (failed.empty() && ::bind(l, address(yname).sa(), address(yname).len()) != 0) fail("bind");
     if (failed.empty() && ::listen(l, 1) != 0) fail("listen");
     Addr server = kernel_name(l);
-    if (failed.empty() && (p.x = ::socket(AF_UNIX, kind.type | SOCK_NONBLOCK, 0)) < 0) fail("socket");
-    bool in_progress = false;
-    if (failed.empty() && ::connect(p.x, server.sa(), server.len()) != 0) {
-      if (errno == EINPROGRESS) in_progress = true;
-      else fail("connect");
-    }
-    if (failed.empty() && !wait_ready(l, POLLIN)) fail("poll listener");
-    if (failed.empty() && (p.y = ::accept4(l, nullptr, nullptr, kind.nonblocking ? SOCK_NONBLOCK : 0)) < 0)
-      fail("accept");
-    if (failed.empty() && in_progress) {
-      int so_error = 0;
-      socklen_t len = sizeof so_error;
-      if (!wait_ready(p.x, POLLOUT)) fail("poll connect");
-      else if (::getsockopt(p.x, SOL_SOCKET, SO_ERROR, &so_error, &len) == 0 && so_error != 0) {
-        errno = so_error;
-        fail("connect");
+    if (failed.empty() && (p.x = ::socket(AF_UNIX, kind.type, 0)) < 0) fail("socket");
+    if (failed.empty()) {
+      int client_err = 0;
+      std::promise<void> connected;
+      std::future<void> client_done = connected.get_future();
+      std::thread client([&, x = p.x] {
+        sigset_t alarm;
+        sigemptyset(&alarm);
+        sigaddset(&alarm, SIGALRM);
+        pthread_sigmask(SIG_BLOCK, &alarm, nullptr);
+        if (::connect(x, server.sa(), server.len()) != 0) client_err = errno;
+        connected.set_value();
+      });
+      if (!wait_ready(l, POLLIN)) {
+        fail("poll listener");
+      } else {
+        Watchdog w;
+        p.y = ::accept4(l, nullptr, nullptr, kind.nonblocking ? SOCK_NONBLOCK : 0);
+        if (p.y < 0) fail(w.blocked(p.y, errno) ? "accept blocked" : "accept");
+      }
+      const auto op_timeout = std::chrono::milliseconds(context::op_timeout_ms());
+      if (client_done.wait_for(op_timeout) != std::future_status::ready) {
+        ::shutdown(p.x, SHUT_RDWR);
+        if (failed.empty()) {
+          failed = "connect blocked";
+          err = EINTR;
+        }
+      }
+      client.join();
+      if (failed.empty() && client_err) {
+        failed = "connect";
+        err = client_err;
       }
     }
     if (failed.empty() && set_blocking(p.x, kind.nonblocking) != 0) fail("fcntl");
