@@ -8,6 +8,7 @@ the programs themselves (a "ready" line, socat's "listening on", ssh-agent's SSH
 bounded deadlines; every process is killed and every file removed at the end.
 """
 
+import errno
 import json
 import os
 import select
@@ -149,8 +150,14 @@ while True:
     data += chunk
 c.sendall(data[::-1])
 c.close()
+try:
+    open(sys.argv[1], "rb").close()
+    opened = "ok"
+except OSError as e:
+    opened = e.errno
 print(json.dumps({"addr": addr, "creds": creds, "len": len(data), "name": s.getsockname(),
-                  "family": c.family, "is_sock": stat.S_ISSOCK(os.stat(sys.argv[1]).st_mode)}))
+                  "family": c.family, "is_sock": stat.S_ISSOCK(os.stat(sys.argv[1]).st_mode),
+                  "open": opened}))
 """
 
 PY_CLIENT = r"""
@@ -196,6 +203,7 @@ def test_python_stream_server_and_client(env, mode):
     assert s["addr"] == ""  # the client never bound: unnamed on Linux, family-only in Cygwin
     assert s["family"] == socket_af_unix() and c["domain"] == socket_af_unix()
     assert s["is_sock"], "stat() of the socket file should say socket"
+    assert s["open"] == errno.ENXIO, "a socket file cannot be opened"
     if env.backend == "cygwin-2014-nohandshake":
         assert s["creds"] == ENOTSUP and c["creds"] == ENOTSUP
     else:

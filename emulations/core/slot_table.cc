@@ -1,5 +1,7 @@
 #include "slot_table.h"
 
+#include "socket_file.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -57,7 +59,7 @@ class LockedTable {
   }
   // Opens path with flags (O_RDWR or O_RDONLY), takes the lock, reads and validates the table.
   int open(const char* path, int flags) {
-    fd_ = ::open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    fd_ = raw_open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd_ < 0) return errno == ENXIO || errno == EISDIR ? EBADF : errno;
     struct stat st;
     if (::fstat(fd_, &st) != 0) return errno;
@@ -184,7 +186,7 @@ int table_create(const char* path, mode_t mode, int type, const Slot& server) {
   char buf[kTableHeaderLen + kSlotLen];
   if (format_table_header(type, buf, sizeof buf) == 0) return EINVAL;
   format_slot(server, buf + kTableHeaderLen);
-  int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = raw_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   int err = 0;
   while (::flock(fd, LOCK_EX) != 0) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -122,8 +123,16 @@ mode_t adjust_socket_mode(mode_t mode) {
   return mode | ((mode & (S_IWUSR | S_IWGRP | S_IWOTH)) << 1);
 }
 
+int raw_openat(int dirfd, const char* path, int flags, mode_t mode) {
+  return static_cast<int>(::syscall(SYS_openat, dirfd, path, flags, mode));
+}
+
+int raw_open(const char* path, int flags, mode_t mode) {
+  return raw_openat(AT_FDCWD, path, flags, mode);
+}
+
 int create_socket_file(const char* path, mode_t mode, const char* content, size_t len) {
-  int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = raw_open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   size_t off = 0;
   int err = 0;
@@ -143,7 +152,7 @@ int create_socket_file(const char* path, mode_t mode, const char* content, size_
 }
 
 int read_socket_file(const char* path, int open_flags, char* buf, size_t cap, size_t* len) {
-  int fd = ::open(path, open_flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  int fd = raw_open(path, open_flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return errno == ENXIO ? EBADF : errno;  // ENXIO: a real AF_UNIX socket, a FIFO...
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -289,9 +298,9 @@ socklen_t make_dgram_name(uint16_t port, sockaddr_un* out) {
 }
 
 void copy_addr_out(const sockaddr_un& addr, socklen_t full, sockaddr* dst, socklen_t* len) {
-  if (dst == nullptr || len == nullptr) return;
+  if (len == nullptr) return;
   socklen_t n = std::min(*len, full);
-  std::memcpy(dst, &addr, n);
+  if (dst != nullptr && n > 0) std::memcpy(dst, &addr, n);
   *len = full;
 }
 

@@ -58,6 +58,11 @@ mode_t adjust_socket_mode(mode_t mode);
 // another process may briefly see an empty regular file.
 int create_socket_file(const char* path, mode_t mode, const char* content, size_t len);
 
+// open(2) straight to the kernel (openat(AT_FDCWD) by syscall): the library's own opens of socket
+// files must not meet its interposed open(), which refuses socket files as Cygwin does.
+int raw_open(const char* path, int flags, mode_t mode = 0);
+int raw_openat(int dirfd, const char* path, int flags, mode_t mode = 0);
+
 // Reads up to cap bytes of the file at `path`, opened with open_flags (O_RDONLY for a connect that
 // needs read permission, O_RDWR when the design writes too). Never blocks on a FIFO or device:
 // anything but a regular file gives EBADF. Returns 0 and sets *len, or an errno.

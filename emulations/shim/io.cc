@@ -44,6 +44,7 @@ AFUNIX_EXPORT ssize_t send(int fd, const void* buf, size_t len, int flags) {
   SockState* st = lookup(fd);
   if (st) {
     if (int err = before_send(fd, st, flags)) return fail(err);
+    flags = cygwin_send_flags(flags);
   }
   return real.send(fd, buf, len, flags);
 }
@@ -59,6 +60,7 @@ AFUNIX_EXPORT ssize_t sendto(int fd, const void* buf, size_t len, int flags, con
   bool use = false;
   if (int err = resolve_send_destination(st, dest, destlen, &sin, &use)) return fail(err);
   if (int err = before_send(fd, st, flags)) return fail(err);
+  flags = cygwin_send_flags(flags);
   if (use) return real.sendto(fd, buf, len, flags, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
   return real.sendto(fd, buf, len, flags, nullptr, 0);
 }
@@ -82,7 +84,7 @@ AFUNIX_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   // Cygwin: ancillary data on AF_LOCAL sockets is silently dropped (no SCM_RIGHTS, no creds).
   m.msg_control = nullptr;
   m.msg_controllen = 0;
-  return real.sendmsg(fd, &m, flags);
+  return real.sendmsg(fd, &m, cygwin_send_flags(flags));
 }
 
 AFUNIX_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
@@ -107,6 +109,7 @@ AFUNIX_EXPORT ssize_t recv(int fd, void* buf, size_t len, int flags) {
   SockState* st = lookup(fd);
   if (st) {
     if (int err = before_recv(fd, st, flags)) return fail(err);
+    flags = cygwin_recv_flags(flags);
   }
   return real.recv(fd, buf, len, flags);
 }
@@ -119,6 +122,7 @@ AFUNIX_EXPORT ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockadd
   if (addr && addrlen) st = lookup_checked(fd);
   if (!st) return real.recvfrom(fd, buf, len, flags, addr, addrlen);
   if (int err = before_recv(fd, st, flags)) return fail(err);
+  flags = cygwin_recv_flags(flags);
   if (!addr || !addrlen) return real.recv(fd, buf, len, flags);
   sockaddr_in from;
   socklen_t fl = sizeof from;
@@ -147,7 +151,7 @@ AFUNIX_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   // Cygwin forces msg_controllen to 0: no ancillary data is ever delivered.
   m.msg_control = nullptr;
   m.msg_controllen = 0;
-  ssize_t n = real.recvmsg(fd, &m, flags);
+  ssize_t n = real.recvmsg(fd, &m, cygwin_recv_flags(flags));
   if (n < 0) return n;
   int saved = errno;
   msg->msg_flags = m.msg_flags;
@@ -228,6 +232,7 @@ AFUNIX_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int
   SockState* st = lookup(fd);
   if (st && n <= buflen) {
     if (int err = before_recv(fd, st, flags)) return fail(err);
+    flags = cygwin_recv_flags(flags);
   }
   return real.recv_chk(fd, buf, n, buflen, flags);
 }

@@ -116,6 +116,14 @@ uint64_t socket_inode(int fd);
 // the design requires. Return 0 or the errno the call must fail with.
 int before_send(int fd, SockState* st, int flags);
 int before_recv(int fd, SockState* st, int flags);
+// The flags Cygwin hands on to Winsock (send_internal/recv_internal keep MSG_OOB, MSG_PEEK and
+// MSG_DONTROUTE and handle MSG_DONTWAIT, MSG_WAITALL and MSG_NOSIGNAL themselves): MSG_TRUNC,
+// MSG_MORE, MSG_EOR ... never reach the TCP or UDP socket.
+inline int cygwin_recv_flags(int f) {
+  return f & (MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_DONTROUTE | MSG_CMSG_CLOEXEC);
+}
+inline int cygwin_send_flags(int f) { return f & (MSG_DONTWAIT | MSG_NOSIGNAL | MSG_DONTROUTE); }
+
 // The peer address a receive reports: Cygwin's made-up "\0dXXXX" for a datagram (from its UDP
 // source), connect()'s path (or family only) for a stream.
 void peer_name_out(const SockState* st, const struct sockaddr_in* from, sockaddr* addr,

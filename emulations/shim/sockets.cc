@@ -96,7 +96,7 @@ void absolute_path(const char* path, char* out, size_t cap) {
 
 mode_t current_umask() {
   // /proc/self/status has it without changing it (umask() would, racing other threads).
-  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  int fd = raw_open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     char buf[2048];
     ssize_t n = real.read(fd, buf, sizeof buf - 1);
@@ -489,6 +489,21 @@ AFUNIX_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) __THROW {
   struct stat sb;
   if (raw_lstat(a.path, &sb) == 0) return fail(EADDRINUSE);
   if (errno != ENOENT) return -1;
+  // Cygwin's path_conv fails a path whose directory is missing (or that names a directory with a
+  // trailing slash) before anything is bound; only a missing last component is a name to create.
+  {
+    size_t n = std::strlen(a.path);
+    if (a.path[n - 1] == '/') return fail(ENOENT);
+    char dir[kPathBytes];
+    std::memcpy(dir, a.path, n + 1);
+    char* slash = std::strrchr(dir, '/');
+    if (slash) {
+      if (slash == dir) slash[1] = '\0';
+      else *slash = '\0';
+      if (::stat(dir, &sb) != 0) return -1;
+      if (!S_ISDIR(sb.st_mode)) return fail(ENOTDIR);
+    }
+  }
   if (st->flags & kTcpBound) return fail(EINVAL);
   uint16_t port = 0;
   if (int err = bind_loopback(fd, &port)) return fail(err);
@@ -645,6 +660,14 @@ int stream_connect(int fd, SockState* st, const UnixAddr& a) {
     if (err == EINPROGRESS || err == EINTR) {
       std::snprintf(st->peer_path, sizeof st->peer_path, "%s", a.path);
       st->phase = Phase::kTcpConnecting;
+      // A nonblocking TCP connect always says EINPROGRESS, but on loopback the connection is up
+      // by now. proposal-1 sends its packet "after actual connect()", so that a server can accept
+      // before the client next touches the socket. (cygwin-2014 waits, as Cygwin does, until the
+      // application next uses the socket.)
+      if (err == EINPROGRESS && design_is(Design::kProposal1)) {
+        int e = finish_tcp_connect(fd, st, false);
+        if (e != 0 && e != EAGAIN) return e;
+      }
     }
     return err;
   }
@@ -815,7 +838,7 @@ AFUNIX_EXPORT int getsockname(int fd, sockaddr* addr, socklen_t* len) __THROW {
   ensure_real();
   SockState* st = lookup_checked(fd);
   if (!st) return real.getsockname(fd, addr, len);
-  if (!addr || !len) return fail(EFAULT);
+  if (!len) return fail(EFAULT);
   sockaddr_un u;
   copy_addr_out(u, make_path_addr(st->path, &u), addr, len);
   return 0;
@@ -833,7 +856,7 @@ AFUNIX_EXPORT int getpeername(int fd, sockaddr* addr, socklen_t* len) __THROW {
       !(errno == ENOTCONN && (st->phase == Phase::kConnected || st->phase == Phase::kBroken ||
                               st->phase == Phase::kExchanging)))
     return -1;
-  if (!addr || !len) return fail(EFAULT);
+  if (!len) return fail(EFAULT);
   sockaddr_un u;
   copy_addr_out(u, make_path_addr(st->peer_path, &u), addr, len);
   return 0;
@@ -859,14 +882,37 @@ int peercred(int fd, SockState* st, void* optval, socklen_t* optlen) {
   }
   if (st->phase != Phase::kConnected || !(st->flags & kPeerValid)) return fail(ENOTCONN);
   if (!optval || !optlen) return fail(EFAULT);
+  // Cygwin stores a whole struct ucred through optval and leaves optlen alone; the model leaves
+  // optlen alone too but writes no more than optlen bytes, so a short buffer is not overrun.
   struct ucred uc;
   uc.pid = st->peer.pid;
   uc.uid = st->peer.uid;
   uc.gid = st->peer.gid;
   socklen_t n = *optlen < sizeof uc ? *optlen : static_cast<socklen_t>(sizeof uc);
   std::memcpy(optval, &uc, n);
-  *optlen = n;
   return 0;
+}
+
+// The SOL_SOCKET options Winsock has (plus SO_PEERCRED, which Cygwin adds). Everything else at
+// that level is ENOPROTOOPT on an emulated socket, whatever Linux's TCP or UDP would say.
+bool winsock_option(int name) {
+  switch (name) {
+    case SO_DEBUG: case SO_ACCEPTCONN: case SO_REUSEADDR: case SO_KEEPALIVE: case SO_DONTROUTE:
+    case SO_BROADCAST: case SO_LINGER: case SO_OOBINLINE: case SO_SNDBUF: case SO_RCVBUF:
+    case SO_SNDLOWAT: case SO_RCVLOWAT: case SO_ERROR: case SO_TYPE:
+#ifdef SO_RCVTIMEO_OLD
+    case SO_RCVTIMEO_OLD: case SO_SNDTIMEO_OLD:
+#endif
+#ifdef SO_RCVTIMEO_NEW
+    case SO_RCVTIMEO_NEW: case SO_SNDTIMEO_NEW:
+#endif
+#if !defined(SO_RCVTIMEO_OLD) && !defined(SO_RCVTIMEO_NEW)
+    case SO_RCVTIMEO: case SO_SNDTIMEO:
+#endif
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -879,7 +925,9 @@ AFUNIX_EXPORT int getsockopt(int fd, int level, int name, void* optval, socklen_
     case SO_PEERCRED: return peercred(fd, st, optval, optlen);
     case SO_DOMAIN: return put_int(optval, optlen, AF_UNIX);
     case SO_PROTOCOL: return put_int(optval, optlen, 0);
-    default: return real.getsockopt(fd, level, name, optval, optlen);
+    default:
+      if (!winsock_option(name)) return fail(ENOPROTOOPT);
+      return real.getsockopt(fd, level, name, optval, optlen);
   }
 }
 
@@ -897,6 +945,7 @@ AFUNIX_EXPORT int setsockopt(int fd, int level, int name, const void* optval,
     return 0;
   }
   if (name == SO_REUSEADDR && st->type == SOCK_STREAM) return 0;  // noted, not passed (Cygwin)
+  if (!winsock_option(name)) return fail(ENOPROTOOPT);
   return real.setsockopt(fd, level, name, optval, optlen);
 }
 

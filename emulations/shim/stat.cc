@@ -5,8 +5,9 @@
 // design's cookie (reading it needs read permission: an unreadable file stays "regular").
 //
 // Interposed: stat, lstat, fstatat, their 64-bit names, statx, the pre-2.33 __xstat family (64-bit
-// ABIs only), chmod, fchmodat. Not: fstat on a descriptor of the file, readdir's d_type, or the
-// 32-bit time64 variants (__stat64_time64 ...).
+// ABIs only), chmod, fchmodat, and open/openat (a socket file cannot be opened: ENXIO). Not: fstat
+// on a descriptor of the file, readdir's d_type, fopen (libc opens internally), or the 32-bit
+// time64 variants (__stat64_time64 ...).
 #undef _FILE_OFFSET_BITS
 #undef _TIME_BITS
 #undef _FORTIFY_SOURCE
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
 #include <cstring>
 
 #include "shim.h"
@@ -75,26 +77,38 @@ bool plausible_size(long long size) {
   return false;
 }
 
+// Whether the file open at fd starts with the design's cookie.
+bool has_cookie(int fd) {
+  char head[kTableMagicLen];
+  ssize_t n = ::pread(fd, head, sizeof head, 0);
+  if (design_is(Design::kProposal2))
+    return n == static_cast<ssize_t>(kTableMagicLen) &&
+           std::memcmp(head, kTableMagic, kTableMagicLen) == 0;
+  return n >= static_cast<ssize_t>(kSocketCookieLen) &&
+         std::memcmp(head, kSocketCookie, kSocketCookieLen) == 0;
+}
+
 // Whether the regular file at dirfd/path is one of the design's socket files.
 bool is_socket_file(int dirfd, const char* path, unsigned mode, long long size, bool follow) {
   if (!S_ISREG(mode) || !plausible_size(size) || !path) return false;
   int saved = errno;
-  int fd = ::openat(dirfd, path,
-                    O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  int fd = raw_openat(dirfd, path,
+                      O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
   bool yes = false;
   if (fd >= 0) {
-    char head[kTableMagicLen];
-    ssize_t n = ::pread(fd, head, sizeof head, 0);
-    if (design_is(Design::kProposal2))
-      yes = n == static_cast<ssize_t>(kTableMagicLen) && std::memcmp(head, kTableMagic, kTableMagicLen) == 0;
-    else
-      yes = n >= static_cast<ssize_t>(kSocketCookieLen) &&
-            std::memcmp(head, kSocketCookie, kSocketCookieLen) == 0;
+    yes = has_cookie(fd);
     ensure_real();
     real.close(fd);
   }
   errno = saved;
   return yes;
+}
+
+// The same question about an open descriptor.
+bool is_socket_file_fd(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !plausible_size(st.st_size)) return false;
+  return has_cookie(fd);
 }
 
 bool empty_path(const char* p) { return p == nullptr || *p == '\0'; }
@@ -187,6 +201,116 @@ AFUNIX_EXPORT int __fxstatat64(int, int dirfd, const char* path, struct stat64* 
   return fstatat64(dirfd, path, buf, flags);
 }
 #endif
+
+// ---- open ---------------------------------------------------------------------------------------
+// Cygwin's fhandler_socket::open: a socket file cannot be opened (ENXIO, as on Linux).
+
+extern "C" {
+int __open_2(const char* path, int flags);
+int __open64_2(const char* path, int flags);
+int __openat_2(int dirfd, const char* path, int flags);
+int __openat64_2(int dirfd, const char* path, int flags);
+}
+
+namespace {
+
+struct OpenFns {
+  bool ready;
+  int (*open)(const char*, int, ...);
+  int (*open64)(const char*, int, ...);
+  int (*openat)(int, const char*, int, ...);
+  int (*openat64)(int, const char*, int, ...);
+};
+OpenFns oreal;
+
+void ensure_open() {
+  if (__builtin_expect(oreal.ready, 1)) return;
+  OpenFns o{};
+  resolve(o.open, "open");
+  resolve(o.open64, "open64");
+  resolve(o.openat, "openat");
+  resolve(o.openat64, "openat64");
+  o.ready = true;
+  oreal = o;
+}
+
+int enxio() {
+  errno = ENXIO;
+  return -1;
+}
+
+bool needs_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
+
+// Opening for writing (or truncating) is refused before anything happens to the file; a read-only
+// open is checked on the descriptor it gave.
+bool refuse_before(int dirfd, const char* path, int flags) {
+  if ((flags & O_PATH) || ((flags & O_ACCMODE) == O_RDONLY && !(flags & O_TRUNC))) return false;
+  ensure();
+  struct stat st;
+  bool follow = !(flags & O_NOFOLLOW);
+  int saved = errno;
+  bool yes = sreal.fstatat(dirfd, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 &&
+             is_socket_file(dirfd, path, st.st_mode, st.st_size, follow);
+  errno = saved;
+  return yes;
+}
+
+int refuse_after(int fd, int flags) {
+  if (fd < 0 || (flags & O_PATH)) return fd;
+  if (!is_socket_file_fd(fd)) return fd;
+  ensure_real();
+  real.close(fd);
+  errno = ENXIO;
+  return -1;
+}
+
+}  // namespace
+
+#define MODE_ARG(flags, last)                        \
+  mode_t mode = 0;                                   \
+  if (needs_mode(flags)) {                           \
+    va_list ap;                                      \
+    va_start(ap, last);                              \
+    mode = static_cast<mode_t>(va_arg(ap, int));     \
+    va_end(ap);                                      \
+  }
+
+AFUNIX_EXPORT int open(const char* path, int flags, ...) {
+  MODE_ARG(flags, flags);
+  ensure_open();
+  if (refuse_before(AT_FDCWD, path, flags)) return enxio();
+  return refuse_after(oreal.open(path, flags, mode), flags);
+}
+
+AFUNIX_EXPORT int open64(const char* path, int flags, ...) {
+  MODE_ARG(flags, flags);
+  ensure_open();
+  if (refuse_before(AT_FDCWD, path, flags)) return enxio();
+  return refuse_after(oreal.open64(path, flags, mode), flags);
+}
+
+AFUNIX_EXPORT int openat(int dirfd, const char* path, int flags, ...) {
+  MODE_ARG(flags, flags);
+  ensure_open();
+  if (refuse_before(dirfd, path, flags)) return enxio();
+  return refuse_after(oreal.openat(dirfd, path, flags, mode), flags);
+}
+
+AFUNIX_EXPORT int openat64(int dirfd, const char* path, int flags, ...) {
+  MODE_ARG(flags, flags);
+  ensure_open();
+  if (refuse_before(dirfd, path, flags)) return enxio();
+  return refuse_after(oreal.openat64(dirfd, path, flags, mode), flags);
+}
+
+AFUNIX_EXPORT int __open_2(const char* path, int flags) { return open(path, flags); }
+AFUNIX_EXPORT int __open64_2(const char* path, int flags) { return open64(path, flags); }
+AFUNIX_EXPORT int __openat_2(int dirfd, const char* path, int flags) {
+  return openat(dirfd, path, flags);
+}
+AFUNIX_EXPORT int __openat64_2(int dirfd, const char* path, int flags) {
+  return openat64(dirfd, path, flags);
+}
 
 // chmod of a socket file: a read bit wherever a write bit is set (Cygwin's fchmod on sockets).
 AFUNIX_EXPORT int chmod(const char* path, mode_t mode) __THROW {
