@@ -25,6 +25,7 @@ from conformlib.execute import Paths, Result, area_of  # noqa: E402
 from conformlib.scenarios import list_scenarios  # noqa: E402
 
 RESULT_PROPERTY = "afunix_result"
+COVERAGE_FILE = ROOT / "conformance" / "coverage.toml"
 
 
 def pytest_addoption(parser):
@@ -140,6 +141,7 @@ def pytest_sessionfinish(session):
                     "available": s.unavailable[b] is None, "reason": s.unavailable[b]}
                 for b in s.selected}
     run_info["security"] = security_scenarios(s)
+    run_info["coverage"] = report.write_coverage(s.results_dir, s.scenarios, COVERAGE_FILE)
     doc = report.write_results(s.results_dir, run_info, backends, s.scenarios, results)
     session.config.afunix_doc = doc
 

@@ -116,3 +116,18 @@ def test_item_missing_from_the_checklist_is_a_problem(tmp_path):
     rows = coverage_rows(["A.B"], cov)
     assert rows[-1]["id"] == "A99" and not rows[-1]["in_checklist"]
     assert "A99: in the coverage file but not in the checklist" in coverage_problems(rows)
+
+
+def test_published_coverage_document_is_current():
+    """docs/coverage.md is generated (./conform coverage), never edited: it must match the scenarios."""
+    import importlib.machinery
+    import importlib.util
+    from conftest import BINARY, ROOT
+    if not BINARY.exists():
+        pytest.skip("scenario program not built")
+    loader = importlib.machinery.SourceFileLoader("conform_cli", str(ROOT / "conform"))
+    spec = importlib.util.spec_from_loader("conform_cli", loader)
+    cli = importlib.util.module_from_spec(spec)
+    loader.exec_module(cli)
+    assert (ROOT / "docs" / "coverage.md").read_text() == cli.coverage_document(), \
+        "docs/coverage.md is stale: run ./conform coverage"

@@ -22,7 +22,8 @@ def test_native_run_passes_every_scenario(tmp_path):
     assert set(verdicts) == set(expected_traces()), "scenario list and expected/ disagree: ./conform record"
     assert {v for v in verdicts.values()} == {"PASS"}
     assert doc["backends"]["native"]["run_info"]["backend"] == "native"
-    for name in ("matrix.md", "matrix.html"):
+    assert doc["run_info"]["coverage"]["not covered"] == 0
+    for name in ("matrix.md", "matrix.html", "coverage.md", "coverage.html"):
         assert (tmp_path / "r" / name).stat().st_size > 0
 
 

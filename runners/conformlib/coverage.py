@@ -16,7 +16,10 @@ Python standard library only (tomllib: Python 3.11+).
 
 import fnmatch
 import re
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: Debian's python3-tomli
+    import tomli as tomllib
 from collections import OrderedDict
 from pathlib import Path
 

@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from . import traces
+from . import coverage, traces
 from .execute import VERDICTS, area_of
 
 SCHEMA = 1
@@ -66,6 +66,35 @@ def add_backend(out_dir, name, info, results):
     return _save(out_dir, doc)
 
 
+def write_coverage(out_dir, scenarios, coverage_file):
+    """coverage.md and coverage.html beside the matrix; returns the summary counts."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = coverage.coverage_markdown(scenarios, coverage_file)
+    (out_dir / "coverage.md").write_text(md)
+    rows = coverage.coverage_rows(scenarios, coverage_file)
+    e = html.escape
+    body = [f"<!doctype html><html><head><meta charset='utf-8'><title>Checklist coverage</title>"
+            f"<style>{_STYLE}</style></head><body><h1>Coverage of the AF_UNIX checklist</h1>",
+            "<table><tr><th>item</th><th>behaviour</th><th>status</th><th>scenarios or reason</th></tr>"]
+    for r in rows:
+        detail = ", ".join(r["scenarios"]) if r["scenarios"] else (r["reason"] or r["note"])
+        css = {"covered": "PASS", "left out": "UNSUPPORTED"}.get(r["status"], "FAIL")
+        body.append(f"<tr><td>{e(r['id'])}</td><td>{e(r['text'])}</td><td class='{css}'>{e(r['status'])}</td>"
+                    f"<td>{e(detail)}</td></tr>")
+    body.append("</table></body></html>")
+    (out_dir / "coverage.html").write_text("\n".join(body) + "\n")
+    return coverage.coverage_summary(rows)
+
+
+def _coverage_line(doc):
+    counts = doc["run_info"].get("coverage")
+    if not counts:
+        return ""
+    return ("Checklist coverage: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+            + " (coverage.md, coverage.html).")
+
+
 def load_results(path):
     return json.loads(Path(path).read_text())
 
@@ -118,6 +147,7 @@ def matrix_markdown(doc):
            f"Suite revision {info.get('suite_revision')}, run {info.get('started')}. "
            f"Oracle: Linux {info.get('oracle', {}).get('kernel')} ({info.get('oracle', {}).get('machine')}). "
            f"Score = {SCORE_FORMULA}; UNSUPPORTED never counts as a failure.", "",
+           _coverage_line(doc), "",
            "## Summary", "",
            "| backend | kind | " + " | ".join(VERDICTS) + " | score |",
            "|---|---|" + "---|" * len(VERDICTS) + "---|"]
@@ -226,6 +256,7 @@ def matrix_html(doc):
            f"Oracle: Linux {e(str(info.get('oracle', {}).get('kernel')))} "
            f"({e(str(info.get('oracle', {}).get('machine')))}). Score = {e(SCORE_FORMULA)}; "
            "UNSUPPORTED never counts as a failure. Each cell links to its diff.</p>",
+           f"<p><a href='coverage.html'>{e(_coverage_line(doc))}</a></p>",
            "<h2>Summary</h2><table><tr><th>backend</th><th>kind</th><th>description</th>"
            + "".join(f"<th>{v}</th>" for v in VERDICTS) + "<th>score</th></tr>"]
     for b, kind, c, score in summary_rows(m):
