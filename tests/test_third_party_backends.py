@@ -1,0 +1,179 @@
+"""Real third-party backends end to end: each runs a few scenarios exactly as the runner runs them
+(its descriptor in runners/backends/, one process group per scenario) and is judged against a
+native run of the same scenarios made here. A backend whose tool or cross build is missing, or
+that cannot work on this machine (no ptrace, no user namespaces), is skipped with the reason.
+
+What each backend must show is what docs/triage/<backend>.md says about these scenarios; when a
+backend is fixed upstream these expectations (and the note) change together."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conformlib import traces
+from conformlib.backends import load_backend
+from conformlib.execute import Paths, run_scenario
+from conformlib.scenarios import list_scenarios
+
+from conftest import BINARY, ROOT, needs_build
+
+pytestmark = [needs_build]
+
+BACKENDS_DIR = ROOT / "runners" / "backends"
+
+# A few scenarios that touch what these backends translate: a pathname bound and read back (proot
+# and fakechroot rewrite it), peer credentials between two test identities (setuid under a
+# translator; unsupported in a user namespace), and a receive that blocks until the watchdog fires
+# (timeouts scaled by the backend's multiplier).
+BOUND_NAME = "Addressing.GetsocknameAfterBind"
+IDENTITIES = "Peercred.ServerSeesClientCredsAfterAccept"
+BLOCKING = "EarlySend.RecvBeforeAcceptBlocks"
+SCENARIOS = (BOUND_NAME, IDENTITIES, BLOCKING)
+
+# How each backend differs from native on these scenarios (docs/triage/): verdicts other than PASS.
+# proot and fakechroot return the name bound as "srv.sock" as an absolute path under the guest
+# directory (P1, F1); the length proves the path went through the translated directory.
+DEVIATIONS = {
+    "qemu-x86_64": {},
+    "qemu-aarch64": {},
+    "qemu-arm": {},
+    "proot": {BOUND_NAME: "FAIL"},
+    "fakechroot": {BOUND_NAME: "FAIL"},
+    "bwrap-userns": {IDENTITIES: "UNSUPPORTED"},
+}
+
+# getsockname's addrlen for "srv.sock" bound in a scenario directory: offsetof(sun_path) == 2, then
+# the absolute guest path "<workdir>/scn-XXXXXX/srv.sock", with (proot) or without (fakechroot) its NUL.
+def guest_addrlen(workdir, counts_nul):
+    return 2 + len(f"{workdir}/scn-XXXXXX/srv.sock") + (1 if counts_nul else 0)
+
+
+EXPECTED_ADDRLEN = {
+    "native": 2 + len("srv.sock") + 1,
+    "proot": guest_addrlen("/afunix-guest", True),
+    "fakechroot": guest_addrlen("/work", False),
+}
+
+
+def fresh_dir(name):
+    # Not under pytest's tmp_path: its ancestors are private, and test identities must be able to
+    # reach their scenario directories (the harness refuses otherwise, as root).
+    d = Path(tempfile.mkdtemp(prefix=f"afunix-test-{name}-"))
+    d.chmod(0o755)
+    return d
+
+
+def run_backend(name, tmp_path, scenarios, expected=None):
+    """Verdicts (scenario -> Result) of one backend, judged against `expected` traces when given."""
+    backend = load_backend(BACKENDS_DIR / f"{name}.toml")
+    trace_dir = tmp_path / "traces" / name
+    trace_dir.mkdir(parents=True)
+    paths = Paths(ROOT, trace_dir, fresh_dir(name))
+    try:
+        return {s: run_scenario(backend, s, paths, (expected or {}).get(s)) for s in scenarios}
+    finally:
+        shutil.rmtree(paths.tmp, ignore_errors=True)
+
+
+def usable(name):
+    """None when the backend can run here, else why not (skip reason)."""
+    backend = load_backend(BACKENDS_DIR / f"{name}.toml")
+    missing = backend.availability()
+    if missing:
+        return missing
+    if backend.build != "native":
+        binary = Paths(ROOT, ROOT, ROOT).binary(backend.build)
+        if not binary.exists():
+            return (f"cross build {backend.build} missing ({binary.relative_to(ROOT)}): ./conform build, or "
+                    f"cmake --preset {backend.build} && cmake --build --preset {backend.build}")
+    # Tools that need a kernel feature a container may deny: try them once.
+    smoke = {
+        "proot": ["proot", "true"],
+        "bwrap-userns": ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/", "true"],
+        "fakechroot": ["fakechroot", "true"],
+    }.get(name)
+    if smoke:
+        proc = subprocess.run(smoke, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            return f"{smoke[0]} cannot run here: {(proc.stderr or proc.stdout).strip()[:200]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def native(tmp_path_factory):
+    """The native traces of SCENARIOS, recorded now with the native descriptor."""
+    available = set(list_scenarios(BINARY))
+    missing = [s for s in SCENARIOS if s not in available]
+    assert not missing, f"scenarios renamed or gone: {missing}; update this test and docs/triage/"
+    tmp = tmp_path_factory.mktemp("native")
+    results = run_backend("native", tmp, SCENARIOS)
+    docs = {}
+    for s, r in results.items():
+        assert r.trace is not None, f"native gave no trace for {s}: {r.verdict} {r.message}"
+        docs[s] = r.trace
+    return docs
+
+
+def native_verdict(doc):
+    return "UNSUPPORTED" if doc["status"] == "unsupported" else "PASS"
+
+
+def addrlen_of_getsockname(doc):
+    return [o["addrlen"] for a in doc["actors"] for o in a["observations"]
+            if o["op"] == "getsockname" and o.get("result") == "ok"][0]
+
+
+@pytest.mark.parametrize("name", sorted(DEVIATIONS))
+def test_backend_against_native(name, native, tmp_path):
+    why = usable(name)
+    if why:
+        pytest.skip(f"{name}: {why}")
+    results = run_backend(name, tmp_path, SCENARIOS, expected=native)
+
+    for scenario, result in results.items():
+        want = DEVIATIONS[name].get(scenario, native_verdict(native[scenario]))
+        if native_verdict(native[scenario]) == "UNSUPPORTED":
+            want = "UNSUPPORTED"  # not root: the test identities are unavailable natively too
+        assert result.verdict == want, (
+            f"{name} on {scenario}: {result.verdict}, expected {want} (docs/triage/{name}.md)\n"
+            f"{result.message}\n{result.diff}")
+        assert result.verdict not in ("TIMEOUT", "CRASH", "ERROR")
+
+    # A blocking receive under the backend is "blocked" exactly as natively: the multiplier keeps
+    # slow backends from turning a quick call into a false block, or a block into anything else.
+    blocking = results[BLOCKING].trace
+    assert traces.behaviour(blocking) == traces.behaviour(native[BLOCKING])
+
+    # The translators really translate: the name bound as "srv.sock" comes back through the guest
+    # directory, with the length that path has inside the backend (and the bare name natively).
+    if name in EXPECTED_ADDRLEN:
+        assert addrlen_of_getsockname(results[BOUND_NAME].trace) == EXPECTED_ADDRLEN[name], (
+            f"{name}: getsockname length does not match a path under the backend's guest directory")
+    assert addrlen_of_getsockname(native[BOUND_NAME]) == EXPECTED_ADDRLEN["native"]
+
+
+def test_identity_scenario_under_bwrap_says_why(native, tmp_path):
+    why = usable("bwrap-userns")
+    if why:
+        pytest.skip(f"bwrap-userns: {why}")
+    result = run_backend("bwrap-userns", tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
+    assert result.verdict == "UNSUPPORTED"
+    assert "user namespace" in result.message and "svc" in result.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (test identities)")
+@pytest.mark.parametrize("name", ["proot", "fakechroot"])
+def test_translators_let_actors_switch_identity(name, native, tmp_path):
+    """proot and fakechroot run as root must not stand in the way of the actors' setuid: the
+    credentials scenario passes, with the test identities really in use."""
+    why = usable(name)
+    if why:
+        pytest.skip(f"{name}: {why}")
+    result = run_backend(name, tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
+    assert result.verdict == "PASS", result.message + "\n" + result.diff
+    identities = {a["identity"] for a in result.trace["actors"]}
+    assert identities == {"svc", "stranger"}
