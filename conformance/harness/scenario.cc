@@ -320,6 +320,11 @@ void Scenario::run() {
   sigprocmask(SIG_BLOCK, &chld, &old_mask);
 
   context::forget_processes();
+  // Attackers linger until every victim has ended: closing their end early would change what a
+  // victim observes (a reset instead of data) for reasons that have nothing to do with the attack.
+  int victims_done[2];
+  if (pipe2(victims_done, O_CLOEXEC) != 0) std::abort();
+  bool victims_done_posted = false;
   struct Running {
     pid_t pid;
     int trace_fd;
@@ -353,6 +358,10 @@ void Scenario::run() {
       if (::chdir(dir_.c_str()) != 0) _exit(kAbandonedExit);
       ::umask(022);  // the modes of files the actors create must not depend on who runs the suite
       spec.body(actor);
+      if (!spec.judged) {
+        pollfd p{victims_done[0], POLLIN, 0};
+        ::poll(&p, 1, context::event_timeout_ms());
+      }
       _exit(0);
     }
     ::close(go[0]);
@@ -384,6 +393,13 @@ void Scenario::run() {
       }
     }
     if (all_done) break;
+    bool victims_running = false;
+    for (size_t i = 0; i < running.size(); ++i)
+      if (actors_[i].judged && running[i].end.empty()) victims_running = true;
+    if (!victims_running && !victims_done_posted) {
+      write_all(victims_done[1], "!");
+      victims_done_posted = true;
+    }
     std::vector<Running*> still;
     for (Running& r : running)
       if (r.end.empty()) still.push_back(&r);
@@ -407,6 +423,8 @@ void Scenario::run() {
     struct timespec wait_for{left / 1000, (left % 1000) * 1000000};
     sigtimedwait(&chld, nullptr, &wait_for);
   }
+  ::close(victims_done[0]);
+  ::close(victims_done[1]);
   for (Running& r : running) {
     ::close(r.alone_fd);
     ::close(r.alone_read_fd);
