@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace afunix_emu {
@@ -224,6 +225,29 @@ bool traverse_mirror_path(const char* dir, const char* abs_path, char* out, size
   }
   int n = std::snprintf(out, cap, "%s/%016llx", dir, static_cast<unsigned long long>(h));
   return n > 0 && static_cast<size_t>(n) < cap;
+}
+
+const char* traverse_dir() {
+  const char* d = std::getenv("AFUNIX_EMU_TRAVERSE_DIR");
+  if (!d) return "/tmp/afunix-emu-traverse";
+  if (!*d || std::strcmp(d, "off") == 0) return nullptr;
+  return d;
+}
+
+bool traverse_link_name(const char* path, char* out, size_t cap) {
+  const char* dir = traverse_dir();
+  char cwd[4096], abs[4096];
+  if (!dir || !getcwd(cwd, sizeof cwd)) return false;
+  return lexical_absolute(cwd, path, abs, sizeof abs) && traverse_mirror_path(dir, abs, out, cap);
+}
+
+bool traverse_link_for(const char* path, char* out, size_t cap) {
+  if (!traverse_link_name(path, out, cap)) return false;
+  // statx straight to the kernel: the interposed stat would call the file a socket.
+  struct statx stx;
+  if (::syscall(SYS_statx, AT_FDCWD, out, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_NLINK, &stx) != 0)
+    return false;
+  return S_ISREG(stx.stx_mode) && stx.stx_nlink >= 2;
 }
 
 // ---- addresses ----------------------------------------------------------------------------------

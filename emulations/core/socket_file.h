@@ -84,6 +84,17 @@ bool lexical_absolute(const char* cwd, const char* path, char* out, size_t cap);
 // dir + "/" + 16 hex digits (FNV-1a 64 of abs_path). False if cap is short.
 bool traverse_mirror_path(const char* dir, const char* abs_path, char* out, size_t cap);
 
+// The mirror directory: $AFUNIX_EMU_TRAVERSE_DIR, default /tmp/afunix-emu-traverse; nullptr when
+// the variable is empty or "off".
+const char* traverse_dir();
+
+// The mirror link's name for path (relative to the current directory). False if there is none.
+bool traverse_link_name(const char* path, char* out, size_t cap);
+
+// The same, but only if the link exists and the socket file still has its original name too
+// (a link count of at least 2): the name through which Windows would have reached the file.
+bool traverse_link_for(const char* path, char* out, size_t cap);
+
 // ---- AF_UNIX addresses --------------------------------------------------------------------------
 
 enum class AddrKind {

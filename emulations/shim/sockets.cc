@@ -116,12 +116,7 @@ mode_t current_umask() {
 
 // ---- bypass traverse checking (see socket_file.h) ----------------------------------------------------
 
-const char* mirror_dir() {
-  const char* d = std::getenv("AFUNIX_EMU_TRAVERSE_DIR");
-  if (!d) return "/tmp/afunix-emu-traverse";
-  if (!*d || std::strcmp(d, "off") == 0) return nullptr;
-  return d;
-}
+const char* mirror_dir() { return traverse_dir(); }
 
 }  // namespace
 
@@ -133,14 +128,6 @@ void prepare_mirror_dir() {
 }
 
 namespace {
-
-bool mirror_for(const char* path, char* out, size_t cap) {
-  const char* dir = mirror_dir();
-  char cwd[kFileBytes], abs[kFileBytes];
-  if (!dir || !getcwd(cwd, sizeof cwd)) return false;
-  return lexical_absolute(cwd, path, abs, sizeof abs) &&
-         traverse_mirror_path(dir, abs, out, cap);
-}
 
 // Removes this user's mirror links whose socket file is gone (link count 1).
 void collect_stale_mirrors(const char* dir) {
@@ -180,9 +167,7 @@ int reach(const char* path, F fn) {
   int err = fn(path);
   if (err != EACCES) return err;
   char mirror[kFileBytes];
-  struct stat st;
-  if (!mirror_for(path, mirror, sizeof mirror)) return err;
-  if (raw_lstat(mirror, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) return err;
+  if (!traverse_link_for(path, mirror, sizeof mirror)) return err;
   debug("%s: EACCES; reaching it as Windows would, through %s", path, mirror);
   return fn(mirror);
 }
@@ -621,9 +606,17 @@ int stream_connect(int fd, SockState* st, const UnixAddr& a) {
     Slot mine{st->tcp_port, own, static_cast<int64_t>(::time(nullptr))};
     const char* table = a.path;
     char mirror[kFileBytes];
-    int err = table_register(table, SOCK_STREAM, mine, &server);
-    if (err == EACCES && mirror_for(a.path, mirror, sizeof mirror)) {
-      err = reach(a.path, [&](const char* p) { return table_register(p, SOCK_STREAM, mine, &server); });
+    bool creds = !(st->flags & kNoHandshake);
+    int type = 0;
+    // Without credentials nothing is registered: the table is only read for the server's port.
+    auto registration = [&](const char* p) {
+      if (creds) return table_register(p, SOCK_STREAM, mine, &server);
+      int e = table_read_server(p, &type, &server);
+      return e == 0 && type != SOCK_STREAM ? EPROTOTYPE : e;
+    };
+    int err = registration(table);
+    if (err == EACCES && traverse_link_for(a.path, mirror, sizeof mirror)) {
+      err = reach(a.path, registration);
       if (err == 0) table = mirror;
     }
     if (err != 0) return err;
@@ -631,11 +624,11 @@ int stream_connect(int fd, SockState* st, const UnixAddr& a) {
     if (real.connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0 &&
         errno != EINPROGRESS) {
       err = errno;
-      if (err != EINTR) table_release(table, st->tcp_port);
+      if (err != EINTR && creds) table_release(table, st->tcp_port);
       return err;
     }
     st->own = own;
-    if (!(st->flags & kNoHandshake)) {
+    if (creds) {
       st->peer = server.cred;
       st->flags |= kPeerValid;
     }
