@@ -61,7 +61,7 @@ class Session:
             raise ConformError(dirs[0], f"no descriptor for backend(s) {', '.join(unknown)} "
                                         f"(have: {', '.join(sorted(self.backends))})")
         self.selected = opt.afunix_backends or sorted(self.backends)
-        self.unavailable = {b: self.backends[b].availability() for b in self.selected}
+        self.unavailable = {b: self.backends[b].availability(ROOT) for b in self.selected}
         self.results_dir = Path(opt.afunix_results)
         self.expected_dir = Path(opt.afunix_expected)
         self.revision = suite_revision()

@@ -104,3 +104,17 @@ def test_shipped_descriptors_are_valid_and_fixtures_stay_out_of_the_matrix():
     assert not [n for n, b in shipped.items() if b.kind == "fixture"]
     fixtures = load_backends([FIXTURE_BACKENDS])
     assert fixtures and all(b.kind == "fixture" and n.startswith("fixture-") for n, b in fixtures.items())
+
+
+def test_a_preload_library_that_was_not_built_makes_the_backend_unavailable(tmp_path):
+    """The loader ignores a missing LD_PRELOAD library with a warning: the backend would run as
+    native and pass everything. Once built artefacts are checked (root given) it is reported."""
+    b = load_backend(write(tmp_path, GOOD + '[env]\nLD_PRELOAD = "{build}/emulations/libnothing.so"\n'
+                                     '[requires]\nfiles = ["{build}/emulations/libnothing.so"]\n'))
+    assert b.availability() is None  # before building, nothing built is required yet
+    reason = b.availability(tmp_path)
+    assert f"library {tmp_path}/build/emulations/libnothing.so (not built?)" in reason
+    assert f"file {tmp_path}/build/emulations/libnothing.so" in reason
+    (tmp_path / "build" / "emulations").mkdir(parents=True)
+    (tmp_path / "build" / "emulations" / "libnothing.so").write_text("")
+    assert b.availability(tmp_path) is None

@@ -49,24 +49,40 @@ class Backend:
     unsupported: dict = field(default_factory=dict)
     adversary: str = ""
 
-    def missing(self):
-        """What is missing for this backend to run, as (what, hint) pairs; empty when available."""
+    def build_dir(self, root):
+        return Path(root) / ("build" if self.build == "native" else f"build-{self.build}")
+
+    def missing(self, root=None):
+        """What is missing for this backend to run, as descriptions; empty when available.
+        Without root only what comes from outside is checked (before building); with root, also
+        what the build makes: files under {build} and the libraries LD_PRELOAD names, since a
+        missing preload library is silently ignored by the loader and the backend would run as
+        native."""
         gaps = []
         for cmd in self.requires.get("commands", []):
             if shutil.which(cmd) is None:
                 gaps.append(f"command {cmd}")
+        values = {"root": root, "build": self.build_dir(root)} if root is not None else {}
+        built = [f for f in self.requires.get("files", []) if _PLACEHOLDER.search(f)]
         for f in self.requires.get("files", []):
+            if f in built and root is None:
+                continue
+            f = expand(f, values)
             if not os.path.exists(f):
                 gaps.append(f"file {f}")
+        if root is not None:
+            for lib in re.split(r"[:\s]+", expand(self.env.get("LD_PRELOAD", ""), values)):
+                if lib and not _PLACEHOLDER.search(lib) and not os.path.exists(lib):
+                    gaps.append(f"library {lib} (not built?)")
         return gaps
 
     def install_hint(self):
         pkgs = self.requires.get("packages", [])
         return f"apt-get install {' '.join(pkgs)}" if pkgs else "see " + str(self.path)
 
-    def availability(self):
+    def availability(self, root=None):
         """None when available, else the reason ("not available: apt-get install X")."""
-        gaps = self.missing()
+        gaps = self.missing(root)
         if not gaps:
             return None
         return f"not available ({', '.join(gaps)} missing): {self.install_hint()}"
