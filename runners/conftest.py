@@ -62,7 +62,7 @@ class Session:
                                         f"(have: {', '.join(sorted(self.backends))})")
         self.selected = opt.afunix_backends or sorted(self.backends)
         self.unavailable = {b: self.backends[b].availability(ROOT) for b in self.selected}
-        self.results_dir = Path(opt.afunix_results)
+        self.results_dir = Path(opt.afunix_results).resolve()  # sandboxes bind it by absolute path
         self.expected_dir = Path(opt.afunix_expected)
         self.revision = suite_revision()
         self.scenarios = list_scenarios(Paths(ROOT, ROOT, ROOT).binary("native"))

@@ -64,14 +64,13 @@ Child Actor::fork(const std::string& role, std::function<void(Actor&)> body) {
   Child c;
   c.role = role;
   c.identity = context::uid_name(geteuid());
-  FILE* trace = tmpfile();
+  int trace = context::scratch_file();
   int done[2];
-  if (!trace || pipe(done) != 0) {
+  if (trace < 0 || pipe(done) != 0) {
     record(Obs("fork").str("child", role).str("result", errno_name(errno)).encode());
     return c;
   }
-  c.trace_fd = ::dup(fileno(trace));
-  fclose(trace);
+  c.trace_fd = trace;
   pid_t pid = ::fork();
   int err = errno;
   if (pid == 0) {

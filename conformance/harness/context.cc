@@ -9,7 +9,10 @@
 #include <cstddef>
 #include <csignal>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "names.h"
 #include "scenario.h"
@@ -170,6 +173,21 @@ socklen_t address_length(const sockaddr* sa, socklen_t len) {
       std::memcmp(un->sun_path + 1, g_tag.data(), g_tag.size()) == 0)
     return len - static_cast<socklen_t>(g_tag.size());
   return len;
+}
+
+int scratch_file() {
+  const char* base = std::getenv("AFUNIX_WORKDIR");
+  std::string templ = std::string(base && *base ? base : "/tmp") + "/.trace-XXXXXX";
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  int fd = mkstemp(buf.data());
+  if (fd >= 0) ::unlink(buf.data());
+  return fd;
+}
+
+void fatal(const char* what) {
+  std::fprintf(stderr, "afunix harness: %s: %s\n", what, std::strerror(errno));
+  std::abort();
 }
 
 int op_timeout_ms() { return scaled(200); }

@@ -48,5 +48,12 @@ int scenario_timeout_ms();  // how long all actors together may take
 
 void kill_registered_processes();
 
+// An unlinked scratch file for an actor's observations, in the scenario's work directory (which
+// every backend provides, unlike /tmp: a sandbox may have none). Returns the fd, or -1 with errno.
+int scratch_file();
+
+// Prints what the harness could not do and aborts: a harness fault, reported as such.
+[[noreturn]] void fatal(const char* what);
+
 }  // namespace context
 }  // namespace afunix

@@ -226,7 +226,7 @@ Event& Scenario::event(const std::string& name) {
   Event& e = events_.back();
   e.name_ = name;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) std::abort();
+  if (pipe2(fds, O_CLOEXEC) != 0) context::fatal("pipe for an event");
   e.read_fd_ = fds[0];
   e.write_fd_ = fds[1];
   return e;
@@ -323,7 +323,7 @@ void Scenario::run() {
   // Attackers linger until every victim has ended: closing their end early would change what a
   // victim observes (a reset instead of data) for reasons that have nothing to do with the attack.
   int victims_done[2];
-  if (pipe2(victims_done, O_CLOEXEC) != 0) std::abort();
+  if (pipe2(victims_done, O_CLOEXEC) != 0) context::fatal("pipe for the victims' end");
   bool victims_done_posted = false;
   struct Running {
     pid_t pid;
@@ -336,12 +336,12 @@ void Scenario::run() {
   };
   std::vector<Running> running;
   for (const ActorSpec& spec : actors_) {
-    FILE* trace = tmpfile();
+    int trace_fd = context::scratch_file();
+    if (trace_fd < 0) context::fatal("scratch file for an actor's trace in AFUNIX_WORKDIR");
     int go[2];
-    if (!trace || pipe2(go, O_CLOEXEC) != 0) std::abort();
-    int trace_fd = fileno(trace);
+    if (pipe2(go, O_CLOEXEC) != 0) context::fatal("pipe to start an actor");
     int alone[2];
-    if (pipe2(alone, O_CLOEXEC) != 0) std::abort();
+    if (pipe2(alone, O_CLOEXEC) != 0) context::fatal("pipe for an actor left alone");
     pid_t pid = fork();
     if (pid == 0) {
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
@@ -367,8 +367,7 @@ void Scenario::run() {
     ::close(go[0]);
     context::register_process(pid, spec.role);
     // The runner keeps both ends open: posting to an actor that just ended must not raise SIGPIPE.
-    running.push_back({pid, dup(trace_fd), go[1], alone[0], alone[1], false, ""});
-    fclose(trace);
+    running.push_back({pid, trace_fd, go[1], alone[0], alone[1], false, ""});
   }
   for (Running& r : running) {
     write_all(r.go_fd, "g");
