@@ -1,5 +1,5 @@
 """One test item per (backend, scenario): replay the scenario under the backend, diff it against the
-Linux oracle in expected/, and report the verdict (PASS, FAIL, UNSUPPORTED, TIMEOUT, CRASH, ERROR)."""
+Linux oracle in expected/, and report the verdict (PASS, FAIL, FLAKY, UNSUPPORTED, TIMEOUT, CRASH, ERROR)."""
 
 import json
 

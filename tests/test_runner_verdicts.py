@@ -118,3 +118,17 @@ def processes_marked(mark):
         except OSError:
             continue
     return found
+
+
+def test_deviation_that_does_not_repeat_is_flaky_with_both_attempts(tmp_path):
+    _, _, verdicts, results = run_fixture(tmp_path, "fixture-flaky-connect", "--", "-k", "Peercred or Addressing")
+    # Every scenario whose oracle shows a connect succeeding (directly or inside a connected pair).
+    touched = scenarios_where(lambda o: o["op"] == "connect" and o.get("result") == "ok"
+                              or o["op"] == "pair" and "socketpair" not in o["kind"])
+    touched &= set(verdicts)
+    assert touched
+    assert by_verdict(verdicts, "FLAKY") == touched
+    assert by_verdict(verdicts, "PASS") == set(verdicts) - touched
+    r = verdicts[sorted(touched)[0]]
+    assert "attempt 1: FAIL" in r["message"] and "attempt 2: PASS" in r["message"]
+    assert '"result": "EACCES"' in (results / r["detail"]).read_text()

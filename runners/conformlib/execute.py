@@ -20,7 +20,10 @@ SCENARIO_DEADLINE_S = 20
 RUNNER_GRACE_S = 10
 PR_SET_CHILD_SUBREAPER = 36
 
-VERDICTS = ("PASS", "FAIL", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
+VERDICTS = ("PASS", "FAIL", "FLAKY", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
+# Verdicts worth a second attempt: cheap to repeat, and a deviation that does not repeat is
+# FLAKY, not FAIL. (A TIMEOUT costs its full deadline again; it is not retried.)
+RETRIED = ("FAIL", "CRASH")
 
 
 @dataclass
@@ -187,10 +190,21 @@ def execute(backend, scenario, paths):
 
 
 def run_scenario(backend, scenario, paths, expected):
-    """expected: the oracle's trace document (or None when there is none)."""
+    """expected: the oracle's trace document (or None when there is none). A deviation is tried
+    once more: if the second attempt differs from the first, the verdict is FLAKY and says both."""
     ex = execute(backend, scenario, paths)
     result = judge(ex, expected)
     result.duration = ex.duration
+    if result.verdict in RETRIED:
+        ex2 = execute(backend, scenario, paths)
+        again = judge(ex2, expected)
+        result.duration += ex2.duration
+        if (again.verdict, again.diff) != (result.verdict, result.diff):
+            result.message = (f"attempt 1: {result.verdict}: {result.message}; "
+                              f"attempt 2: {again.verdict}" + (f": {again.message}" if again.message else ""))
+            if again.diff:
+                result.diff += "\n\nattempt 2:\n" + again.diff
+            result.verdict = "FLAKY"
     return result
 
 

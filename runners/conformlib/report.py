@@ -241,7 +241,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }
 th { background: #f2f2f2; position: sticky; top: 0; }
 td a { text-decoration: none; color: inherit; display: block; }
-.PASS { background: #d9f2d9; } .FAIL { background: #f7d4d4; } .UNSUPPORTED { background: #eee; color: #666; }
+.PASS { background: #d9f2d9; } .FAIL { background: #f7d4d4; } .FLAKY { background: #f3ecb0; } .UNSUPPORTED { background: #eee; color: #666; }
 .TIMEOUT { background: #fbe3c2; } .CRASH { background: #e9b3b3; font-weight: bold; } .ERROR { background: #e3c9f0; }
 """
 
