@@ -191,7 +191,7 @@ def execute(backend, scenario, paths):
 
 def run_scenario(backend, scenario, paths, expected):
     """expected: the oracle's trace document (or None when there is none). A deviation is tried
-    once more: if the second attempt differs from the first, the verdict is FLAKY and says both."""
+    once more: if the second attempt's verdict differs, the verdict is FLAKY and says both."""
     ex = execute(backend, scenario, paths)
     result = judge(ex, expected)
     result.duration = ex.duration
@@ -199,7 +199,9 @@ def run_scenario(backend, scenario, paths, expected):
         ex2 = execute(backend, scenario, paths)
         again = judge(ex2, expected)
         result.duration += ex2.duration
-        if (again.verdict, again.diff) != (result.verdict, result.diff):
+        # Verdicts, not diffs: a backend's deviation may carry values no normaliser can know (an
+        # emulation's port in a made-up address), and still be the same deviation every time.
+        if again.verdict != result.verdict:
             result.message = (f"attempt 1: {result.verdict}: {result.message}; "
                               f"attempt 2: {again.verdict}" + (f": {again.message}" if again.message else ""))
             if again.diff:
