@@ -28,27 +28,6 @@ using util::outcome;
 
 namespace {
 
-std::string end_of(int status) {
-  if (WIFEXITED(status)) {
-    if (WEXITSTATUS(status) == internal::kAbandonedExit) return "abandoned";
-    return "exit " + std::to_string(WEXITSTATUS(status));
-  }
-  if (WIFSIGNALED(status)) return "signal " + signal_name(WTERMSIG(status));
-  return "unknown";
-}
-
-std::string read_from_start(int fd) {
-  std::string out;
-  char buf[4096];
-  ::lseek(fd, 0, SEEK_SET);
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, n);
-  }
-  return out;
-}
 
 // What each epoll registration of this process is called, by its data.u64 index.
 std::vector<std::string>& epoll_labels() {
@@ -115,11 +94,11 @@ void Actor::join(Child& c) {
   int status = 0;
   while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (end.empty()) end = end_of(status);
+  if (end.empty()) end = internal::end_of(status);
   internal::child_ended();
   ::close(c.done_fd);
 
-  std::string lines = read_from_start(c.trace_fd);
+  std::string lines = internal::read_from_start(c.trace_fd);
   ::close(c.trace_fd);
   std::string obs;
   std::vector<std::string> grandchildren;  // entries of the child's own children, already marked

@@ -1,6 +1,8 @@
 // Between the scenario runner (scenario.cc) and the actor operations that fork (actor_proc.cc).
 #pragma once
 
+#include <string>
+
 namespace afunix {
 
 class Actor;
@@ -18,6 +20,11 @@ void enter_child(Actor* child);
 // While an actor has children, it too waits for events they may post even when alone.
 void child_started();
 void child_ended();
+
+// How a scenario process ended, as traces say it: "exit 0", "signal SIGPIPE", "abandoned".
+std::string end_of(int status);
+// Everything in fd from its start (an actor's scratch trace file).
+std::string read_from_start(int fd);
 
 }  // namespace internal
 }  // namespace afunix

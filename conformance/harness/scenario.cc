@@ -67,25 +67,6 @@ void write_all(int fd, const std::string& s) {
   }
 }
 
-std::string read_all(int fd) {
-  std::string out;
-  char buf[4096];
-  ::lseek(fd, 0, SEEK_SET);
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, n);
-  }
-  return out;
-}
-
-std::string end_description(int status) {
-  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "signal " + signal_name(WTERMSIG(status));
-  return "unknown";
-}
-
 int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
   if (type == FTW_DP) return ::rmdir(path), 0;
   return ::unlink(path), 0;
@@ -142,6 +123,30 @@ void enter_child(Actor* child) {
 }
 void child_started() { ++g_live_children; }
 void child_ended() { --g_live_children; }
+}  // namespace internal
+
+namespace internal {
+
+std::string end_of(int status) {
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kAbandonedExit) return "abandoned";
+  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "signal " + signal_name(WTERMSIG(status));
+  return "unknown";
+}
+
+std::string read_from_start(int fd) {
+  std::string out;
+  char buf[4096];
+  ::lseek(fd, 0, SEEK_SET);
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, n);
+  }
+  return out;
+}
+
 }  // namespace internal
 
 // ---- Event ----------------------------------------------------------------------------------
@@ -382,8 +387,7 @@ void Scenario::run() {
       if (!r.end.empty()) continue;
       int status;
       if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
-        r.end = WIFEXITED(status) && WEXITSTATUS(status) == kAbandonedExit ? "abandoned"
-                                                                           : end_description(status);
+        r.end = internal::end_of(status);
         const std::string& role = actors_[&r - running.data()].role;
         for (auto& [ended_role, event] : ended_events_)
           if (ended_role == role) event->post();
@@ -434,7 +438,7 @@ void Scenario::run() {
 
   std::vector<std::string> actor_json;
   for (size_t i = 0; i < running.size(); ++i) {
-    std::string lines = read_all(running[i].trace_fd);
+    std::string lines = internal::read_from_start(running[i].trace_fd);
     ::close(running[i].trace_fd);
     std::string obs;
     std::vector<std::string> children;
