@@ -60,6 +60,13 @@ class Env:
         if not os.path.exists(lib):
             self.cleanup()
             pytest.skip(f"{lib} is not built (cmake -S . -B build -G Ninja && ninja -C build)")
+        # Programs run as other users below; the build tree may sit under a directory they cannot
+        # search (a CI clone in a private temporary directory), and the loader would then skip the
+        # library with a mere warning. A copy beside the test's files is readable by everyone.
+        copy = self.dir / Path(lib).name
+        shutil.copyfile(lib, copy)
+        copy.chmod(0o755)
+        self.env["LD_PRELOAD"] = str(copy)
 
     def start(self, argv, user=None, stdin=subprocess.DEVNULL, **kw):
         p = subprocess.Popen(argv, env=self.env, cwd=self.dir, stdin=stdin, stdout=subprocess.PIPE,
