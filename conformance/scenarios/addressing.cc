@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include "common.h"
 #include "scenario.h"
 
 using namespace afunix;
@@ -12,8 +13,7 @@ using namespace afunix;
 TEST(Addressing, ConnectMissingPath) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("missing.sock"));
+    ConnectTo(a, "missing.sock");
   });
   sc.run();
 }
@@ -39,8 +39,7 @@ TEST(Addressing, ConnectStaleSocketFile) {
   sc.actor("client", [&](Actor& a) {
     server_gone.wait();
     a.stat("srv.sock");
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    ConnectTo(a, "srv.sock");
   });
   sc.run();
 }
@@ -57,8 +56,7 @@ TEST(Addressing, ConnectBoundNotListening) {
   });
   sc.actor("client", [&](Actor& a) {
     bound.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    ConnectTo(a, "srv.sock");
     done.post();
   });
   sc.run();
@@ -68,8 +66,7 @@ TEST(Addressing, ConnectRegularFile) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
     a.create_file("file.sock", 0666);
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("file.sock"));
+    ConnectTo(a, "file.sock");
   });
   sc.run();
 }
@@ -78,8 +75,7 @@ TEST(Addressing, ConnectDirectory) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
     a.mkdir("dir.sock", 0755);
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("dir.sock"));
+    ConnectTo(a, "dir.sock");
   });
   sc.run();
 }
@@ -117,8 +113,7 @@ TEST(Addressing, ConnectStreamToDatagramSocket) {
   });
   sc.actor("client", [&](Actor& a) {
     bound.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    ConnectTo(a, "srv.sock");
     done.post();
   });
   sc.run();
@@ -235,8 +230,7 @@ TEST(Addressing, ClientPeernameIsListenerAddress) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.peername(s);
     a.sockname(s);
     checked.post();
@@ -283,8 +277,7 @@ TEST(Addressing, SecondConnectIsConnected) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.connect(s, Addr::path("srv.sock"));
     done.post();
   });
@@ -301,7 +294,6 @@ TEST(Addressing, SecondConnectIsConnected) {
 
 #include <cstring>
 
-#include "common.h"
 #include "context.h"
 #include "observation.h"
 

@@ -11,6 +11,7 @@
 #include <poll.h>
 
 #include "attack.h"
+#include "common.h"
 #include "scenario.h"
 
 using namespace afunix;
@@ -83,10 +84,7 @@ TEST(Attack, PeerCannotForgeCredentials) {
   Event& done = sc.event("attack-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0710);
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("public/srv.sock"));
-    a.chmod("public/srv.sock", 0666);
-    a.listen(s, 8);
+    int s = ListenAt(a, "public/srv.sock", 0666, 8);
     listening.post();
     accept_until(a, s, done);
   });
@@ -113,10 +111,7 @@ TEST(Attack, SquatterCannotImpersonateDeadServer) {
   Event& server_gone = sc.ended("server");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0755);
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("public/srv.sock"));
-    a.chmod("public/srv.sock", 0666);
-    a.listen(s, 8);
+    ListenAt(a, "public/srv.sock", 0666, 8);
   });
   sc.attacker("squatter", Stranger(), [&](Actor& a) {
     server_gone.wait();
@@ -139,8 +134,7 @@ TEST(Attack, SquatterCannotImpersonateDeadServer) {
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
     squatted.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("public/srv.sock"));
+    int s = ConnectTo(a, "public/srv.sock");
     a.send(s, "PASSWORD", MSG_NOSIGNAL);
     sent.post();
     replied.wait();
@@ -158,10 +152,7 @@ TEST(Attack, ReadableSocketFileGrantsNoAccess) {
   Event& done = sc.event("attack-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("shared", 0755);
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("shared/srv.sock"));
-    a.chmod("shared/srv.sock", 0644);
-    a.listen(s, 8);
+    int s = ListenAt(a, "shared/srv.sock", 0644, 8);
     listening.post();
     accept_until(a, s, done);
   });
@@ -208,8 +199,7 @@ TEST(Attack, OwnerStillReachesPrivateServer) {
   });
   sc.actor("client", ServiceOwner(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("private/srv.sock"));
+    int s = ConnectTo(a, "private/srv.sock");
     a.send(s, "HELLO", MSG_NOSIGNAL);
     done.post();
   });
@@ -222,17 +212,13 @@ TEST(Attack, GroupMemberStillReachesPublicServer) {
   Event& done = sc.event("client-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0710);
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("public/srv.sock"));
-    a.chmod("public/srv.sock", 0666);
-    a.listen(s, 8);
+    int s = ListenAt(a, "public/srv.sock", 0666, 8);
     listening.post();
     accept_until(a, s, done);
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("public/srv.sock"));
+    int s = ConnectTo(a, "public/srv.sock");
     a.send(s, "HELLO", MSG_NOSIGNAL);
     done.post();
   });
@@ -266,10 +252,7 @@ TEST(Attack, ClientOfLiveServerTalksToIt) {
   Event& answered = sc.event("answered");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0755);
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("public/srv.sock"));
-    a.chmod("public/srv.sock", 0666);
-    a.listen(s, 8);
+    int s = ListenAt(a, "public/srv.sock", 0666, 8);
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
     int c = a.accept(s);
@@ -280,8 +263,7 @@ TEST(Attack, ClientOfLiveServerTalksToIt) {
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("public/srv.sock"));
+    int s = ConnectTo(a, "public/srv.sock");
     a.send(s, "PASSWORD", MSG_NOSIGNAL);
     done.post();
     answered.wait();

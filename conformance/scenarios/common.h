@@ -16,6 +16,23 @@ struct Bound {
   Addr addr;
 };
 
+// A server's first steps in most stories: a stream socket bound to `path`, its socket file opened
+// to `mode` (postfix makes its sockets rw-rw-rw- and relies on directories), listening.
+inline int ListenAt(Actor& a, const std::string& path, unsigned mode, int backlog = 5) {
+  int s = a.socket(SOCK_STREAM);
+  a.bind(s, Addr::path(path));
+  a.chmod(path, mode);
+  a.listen(s, backlog);
+  return s;
+}
+
+// A client's first steps: a stream socket connected to `path` (the outcome is in the trace).
+inline int ConnectTo(Actor& a, const std::string& path) {
+  int s = a.socket(SOCK_STREAM);
+  a.connect(s, Addr::path(path));
+  return s;
+}
+
 inline Naming BindableNaming(const SocketKind& kind) {
   return kind.named() ? kind.naming : Naming::Pathname;
 }

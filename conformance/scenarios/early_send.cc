@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include "common.h"
 #include "scenario.h"
 
 using namespace afunix;
@@ -30,8 +31,7 @@ TEST(EarlySend, DataSentBeforeAcceptIsReadAfter) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.send(s, "EHLO client\r\n");
     sent.post();
     done.wait();
@@ -59,8 +59,7 @@ TEST(EarlySend, ClientSendsBeforeServersFirstRecv) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     accepted.wait();
     a.send(s, "EHLO client\r\n");
     sent.post();
@@ -86,8 +85,7 @@ TEST(EarlySend, ClientClosesBeforeAccept) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.close(s);
     closed.post();
   });
@@ -111,8 +109,7 @@ TEST(EarlySend, ClientSendsAndClosesBeforeAccept) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.send(s, "W");
     a.close(s);
     closed.post();
@@ -138,8 +135,7 @@ TEST(EarlySend, ClientPollsForGreetingBeforeAccept) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.poll(s, POLLIN);
     connected.post();
     a.poll(s, POLLIN, Wait::UntilReady);
@@ -170,8 +166,7 @@ TEST(EarlySend, ServerGreetsBeforeClientRecv) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     greeted.wait();
     a.recv(s, 64);
     a.send(s, "QUIT\r\n");
@@ -232,8 +227,7 @@ TEST(EarlySend, RecvBeforeAcceptBlocks) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.recv(s, 64);
     waited.post();
     sent.wait();
@@ -257,8 +251,7 @@ TEST(EarlySend, NonblockingRecvBeforeAccept) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.set_nonblocking(s);
     a.recv(s, 64);
     tried.post();
@@ -283,8 +276,7 @@ TEST(EarlySend, ListenerClosedBeforeAccept) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.send(s, "EHLO client\r\n");
     sent.post();
     closed.wait();

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include "common.h"
 #include "scenario.h"
 
 using namespace afunix;
@@ -17,10 +18,7 @@ TEST(Peercred, ServerSeesClientCredsAfterAccept) {
   Event& listening = sc.event("listening");
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
     int c = a.accept(s);
@@ -29,8 +27,7 @@ TEST(Peercred, ServerSeesClientCredsAfterAccept) {
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    ConnectTo(a, "srv.sock");
     checked.wait();
   });
   sc.run();
@@ -41,10 +38,7 @@ TEST(Peercred, ClientSeesListenerCreds) {
   Event& listening = sc.event("listening");
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
     a.accept(s);
@@ -52,8 +46,7 @@ TEST(Peercred, ClientSeesListenerCreds) {
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.peercred(s);
     checked.post();
   });
@@ -67,18 +60,14 @@ TEST(Peercred, ClientSeesListenerCredsBeforeAccept) {
   Event& listening = sc.event("listening");
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     listening.post();
     checked.wait();
     a.accept(s);
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.peercred(s);
     checked.post();
   });
@@ -101,8 +90,7 @@ TEST(Peercred, SameUserBothDirections) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.peercred(s);
     checked.post();
   });
@@ -189,10 +177,7 @@ TEST(Peercred, ServerSeesClientCredsAfterClientExit) {
   Event& listening = sc.event("listening");
   Event& client_gone = sc.ended("client");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
     int c = a.accept(s);
@@ -202,8 +187,7 @@ TEST(Peercred, ServerSeesClientCredsAfterClientExit) {
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    ConnectTo(a, "srv.sock");
   });
   sc.run();
 }
@@ -213,18 +197,14 @@ TEST(Peercred, ClientSeesListenerCredsAfterServerExit) {
   Event& listening = sc.event("listening");
   Event& server_gone = sc.ended("server");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
     a.accept(s);
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     server_gone.wait();
     a.peercred(s);
     a.recv(s, 16);
@@ -240,10 +220,7 @@ TEST(Peercred, ClientSeesCredsAsOfListenAfterServerSetuid) {
   Event& listening = sc.event("listening");
   Event& checked = sc.event("checked");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     a.become(Stranger());
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
@@ -253,8 +230,7 @@ TEST(Peercred, ClientSeesCredsAsOfListenAfterServerSetuid) {
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.peercred(s);
     checked.post();
   });
@@ -280,8 +256,7 @@ TEST(Peercred, CredsTakenAtListenNotBind) {
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.peercred(s);
     checked.post();
   });
@@ -296,10 +271,7 @@ TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
   Event& dropped = sc.event("dropped");
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
     int c = a.accept(s);
@@ -309,8 +281,7 @@ TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
   });
   sc.actor("client", [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    ConnectTo(a, "srv.sock");
     a.become(Stranger());
     dropped.post();
     checked.wait();
@@ -320,7 +291,6 @@ TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
 
 // ---- over socket kinds ------------------------------------------------------------------------
 
-#include "common.h"
 #include "linux_compat.h"
 
 // Both ends of every kind of pair: the creator, or the connecting and listening processes, or
@@ -375,10 +345,7 @@ TEST(Peercred, PeerGroups) {
   Event& listening = sc.event("listening");
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "srv.sock", 0666);
     listening.post();
     a.poll(s, POLLIN, Wait::UntilReady);
     int c = a.accept(s);
@@ -388,8 +355,7 @@ TEST(Peercred, PeerGroups) {
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
     listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = ConnectTo(a, "srv.sock");
     a.getsockopt(s, SOL_SOCKET, SO_PEERGROUPS);
     checked.post();
   });

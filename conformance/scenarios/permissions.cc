@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "common.h"
 #include "scenario.h"
 
 using namespace afunix;
@@ -139,10 +140,7 @@ TEST(Permissions, ConnectNeedsSearchOnEveryComponent) {
     a.chmod("a", 0755);
     a.chmod("a/b", 0754);  // others may read but not search
     a.chmod("a/b/c", 0755);
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("a/b/c/srv.sock"));
-    a.chmod("a/b/c/srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "a/b/c/srv.sock", 0666);
     listening.post();
     if (a.poll(s, POLLIN, tried) > 0) a.accept(s);
     tried.wait();
@@ -160,10 +158,7 @@ TEST(Permissions, SearchWithoutReadSufficesOnEveryComponent) {
     a.mkdir("a/b", 0700);
     a.chmod("a", 0711);
     a.chmod("a/b", 0711);
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("a/b/srv.sock"));
-    a.chmod("a/b/srv.sock", 0666);
-    a.listen(s, 5);
+    int s = ListenAt(a, "a/b/srv.sock", 0666);
     listening.post();
     if (a.poll(s, POLLIN, tried) > 0) a.accept(s);
     tried.wait();
@@ -273,7 +268,6 @@ TEST(Permissions, SocketModeUnderUmask444) {
 
 #include <fcntl.h>
 
-#include "common.h"
 
 // A socket file is a rendezvous, not a file: open() refuses it.
 TEST_KINDS(Permissions, OpenSocketFileFails, SocketTypes()) {
