@@ -60,6 +60,16 @@ void ServiceWithSocketMode(Scenario& sc, unsigned sock_mode, Event& listening, E
   });
 }
 
+// The whole postfix pattern: the service's socket in `dir` (with `mode`), one client of `who` tries.
+void PostfixClientTries(const char* dir, unsigned mode, const Identity& who) {
+  Scenario sc;
+  Event& listening = sc.event("listening");
+  Event& tried = sc.event("tried");
+  PostfixService(sc, dir, mode, listening, tried);
+  Client(sc, who, std::string(dir) + "/srv.sock", listening, tried);
+  sc.run();
+}
+
 // Binds a socket under `mask` and reports the mode of the file bind() made.
 void BindUnderUmask(Scenario& sc, unsigned mask) {
   sc.actor("server", [mask](Actor& a) {
@@ -73,59 +83,29 @@ void BindUnderUmask(Scenario& sc, unsigned mask) {
 }  // namespace
 
 TEST(Permissions, PrivateDirOwnerConnects) {
-  Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  PostfixService(sc, "private", 0700, listening, tried);
-  Client(sc, ServiceOwner(), "private/srv.sock", listening, tried);
-  sc.run();
+  PostfixClientTries("private", 0700, ServiceOwner());
 }
 
 TEST(Permissions, PrivateDirGroupMemberRefused) {
-  Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  PostfixService(sc, "private", 0700, listening, tried);
-  Client(sc, GroupMember(), "private/srv.sock", listening, tried);
-  sc.run();
+  PostfixClientTries("private", 0700, GroupMember());
 }
 
 // The heart of the seed thread: a rw-rw-rw- socket that only its directory protects.
 TEST(Permissions, PrivateDirStrangerRefused) {
-  Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  PostfixService(sc, "private", 0700, listening, tried);
-  Client(sc, Stranger(), "private/srv.sock", listening, tried);
-  sc.run();
+  PostfixClientTries("private", 0700, Stranger());
 }
 
 TEST(Permissions, PublicDirOwnerConnects) {
-  Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  PostfixService(sc, "public", 0710, listening, tried);
-  Client(sc, ServiceOwner(), "public/srv.sock", listening, tried);
-  sc.run();
+  PostfixClientTries("public", 0710, ServiceOwner());
 }
 
 // Search (--x) on the directory is enough: the member cannot list public/ but can connect.
 TEST(Permissions, PublicDirGroupMemberConnects) {
-  Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  PostfixService(sc, "public", 0710, listening, tried);
-  Client(sc, GroupMember(), "public/srv.sock", listening, tried);
-  sc.run();
+  PostfixClientTries("public", 0710, GroupMember());
 }
 
 TEST(Permissions, PublicDirStrangerRefused) {
-  Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  PostfixService(sc, "public", 0710, listening, tried);
-  Client(sc, Stranger(), "public/srv.sock", listening, tried);
-  sc.run();
+  PostfixClientTries("public", 0710, Stranger());
 }
 
 // One directory without search permission anywhere on the path is enough to refuse.
