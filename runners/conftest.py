@@ -7,6 +7,7 @@ pytest's output: see runners/conformlib/report.py.
 
 import datetime
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,11 +19,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "runners"))
 
-from conformlib import report, traces  # noqa: E402
+from conformlib import record, runlog, scenarios, traces  # noqa: E402
+from conformlib import builds  # noqa: E402
 from conformlib.backends import load_backends  # noqa: E402
 from conformlib.errors import ConformError  # noqa: E402
-from conformlib.execute import Paths, Result, area_of  # noqa: E402
-from conformlib.scenarios import list_scenarios  # noqa: E402
+from conformlib.execute import Paths  # noqa: E402
 
 RESULT_PROPERTY = "afunix_result"
 COVERAGE_FILE = ROOT / "conformance" / "coverage.toml"
@@ -65,7 +66,8 @@ class Session:
         self.results_dir = Path(opt.afunix_results).resolve()  # sandboxes bind it by absolute path
         self.expected_dir = Path(opt.afunix_expected)
         self.revision = suite_revision()
-        self.scenarios = list_scenarios(Paths(ROOT, ROOT, ROOT).binary("native"))
+        self.oracle = record.load_recorded(self.expected_dir)
+        self.scenarios = scenarios.list_scenarios(builds.binary(ROOT, "native"))
         self._paths = {}
 
     def runnable(self):
@@ -74,6 +76,7 @@ class Session:
     def paths(self, backend):
         if backend not in self._paths:
             tmp = Path(tempfile.mkdtemp(prefix=f"afunix-{backend}-"))
+            runlog.note_temporary_dir(self.results_dir, tmp)
             tmp.chmod(0o755)  # actors of the test identities create their directories inside
             trace_dir = self.results_dir / "traces" / backend
             trace_dir.mkdir(parents=True, exist_ok=True)
@@ -89,10 +92,23 @@ class Session:
             shutil.rmtree(p.tmp, ignore_errors=True)
 
 
+def is_controller(config):
+    return not hasattr(config, "workerinput")
+
+
+_config = None  # the session's config, for the report hook (which is given only the report)
+
+
 def pytest_configure(config):
+    global _config
+    _config = config
     config.afunix_results = []
     try:
         config.afunix = Session(config)
+        if is_controller(config):
+            # The controller owns the results directory: reserved for this run, emptied of an
+            # earlier run's traces (before any xdist worker starts writing into it).
+            config.afunix_lock = runlog.prepare(config.afunix.results_dir)
     except ConformError as e:
         raise pytest.UsageError(str(e)) from None
 
@@ -101,65 +117,98 @@ def pytest_generate_tests(metafunc):
     if {"backend", "scenario"} <= set(metafunc.fixturenames):
         s = metafunc.config.afunix
         pairs = [(b, sc) for b in s.runnable() for sc in s.scenarios]
-        metafunc.parametrize(("backend", "scenario"), pairs, ids=[f"{b}::{sc}" for b, sc in pairs])
+        metafunc.parametrize(("backend", "scenario"), pairs, ids=[runlog.cell_id(b, sc) for b, sc in pairs])
 
 
+# ---- the account of the run (see conformlib/runlog.py) ------------------------------------------
 # Results reach the controller through the reports' user_properties, so xdist workers need no
-# shared state.
-_collected = []
+# shared state; the controller appends each to the run's log as it arrives.
+
+def _cell_of(nodeid):
+    """(backend, scenario) of a test_scenario item's node id, else None."""
+    if "[" not in nodeid or not nodeid.endswith("]"):
+        return None
+    backend, sep, scenario = nodeid[nodeid.index("[") + 1:-1].partition("::")
+    return (backend, scenario) if sep else None
+
+
+def _write_header(config, nodeids):
+    s = config.afunix
+    if getattr(config, "afunix_header", False):
+        return
+    config.afunix_header = True
+    selected = [c for c in map(_cell_of, nodeids) if c]
+    backends = {b: {"description": s.backends[b].description, "kind": s.backends[b].kind,
+                    "available": s.unavailable[b] is None, "reason": s.unavailable[b]}
+                for b in s.selected}
+    run_info = {
+        "suite_revision": s.revision,
+        "started": config.afunix_started,
+        "oracle": s.oracle,
+        "command": " ".join(sys.argv),
+        "run_id": os.environ.get("AFUNIX_RUN_ID"),
+        "security": scenarios.security_split(s.scenarios, s.expected),
+    }
+    runlog.write_header(s.results_dir, run_info, backends, s.scenarios, selected)
+
+
+def pytest_collection_finish(session):
+    if is_controller(session.config) and hasattr(session.config, "afunix"):
+        _write_header(session.config, [item.nodeid for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Under xdist the controller collects nothing itself: the workers tell it the selection."""
+    _write_header(node.config, ids)
+
+
+def _reason(report):
+    text = (getattr(report, "longreprtext", "") or "").strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    # pytest's long report ends with "E   SomeError: what"; xdist's crash report is one line.
+    last = next((line for line in reversed(lines) if line.startswith("E ")), lines[-1] if lines else "")
+    return last.lstrip("E").strip() or f"pytest reported {report.outcome} in {report.when}"
 
 
 def pytest_runtest_logreport(report):
-    if report.when != "call":
-        return
+    config = _config
     for name, value in report.user_properties:
-        if name == RESULT_PROPERTY:
-            _collected.append(json.loads(value))
+        if name == RESULT_PROPERTY and report.when == "call":
+            record = json.loads(value)
+            if is_controller(config) and hasattr(config, "afunix"):
+                runlog.append_cell(config.afunix.results_dir, record)
+            return
+    cell = _cell_of(report.nodeid)
+    if report.failed and cell and is_controller(config) and hasattr(config, "afunix"):
+        runlog.append_cell(config.afunix.results_dir, runlog.unjudged_record(*cell, _reason(report)))
 
 
-def pytest_sessionfinish(session):
+def _partial_reason(session, exitstatus):
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        return "pytest stopped on an internal error"
+    if session.shouldstop:
+        return f"stopped early: {session.shouldstop}"
+    if session.shouldfail:
+        return f"stopped early: {session.shouldfail}"
+    return None
+
+
+def pytest_sessionfinish(session, exitstatus):
     config = session.config
     s = getattr(config, "afunix", None)
     if s is None:
         return
     s.cleanup()
-    if hasattr(config, "workerinput"):
+    if not is_controller(config):
         return  # an xdist worker: the controller writes the results
-    results = [Result(**{k: v for k, v in r.items() if k != "run"}) for r in _collected]
-    for r, raw in zip(results, _collected):
-        r.trace = {"run": raw["run"]} if raw.get("run") else None
-    oracle_file = s.expected_dir / "RECORDED.json"
-    oracle = json.loads(oracle_file.read_text()) if oracle_file.exists() else {}
-    run_info = {
-        "suite_revision": s.revision,
-        "started": config.afunix_started,
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "oracle": oracle,
-        "command": " ".join(sys.argv),
-    }
-    backends = {b: {"description": s.backends[b].description, "kind": s.backends[b].kind,
-                    "available": s.unavailable[b] is None, "reason": s.unavailable[b]}
-                for b in s.selected}
-    run_info["security"] = security_scenarios(s)
-    run_info["coverage"] = report.write_coverage(s.results_dir, s.scenarios, COVERAGE_FILE)
-    doc = report.write_results(s.results_dir, run_info, backends, s.scenarios, results)
+    try:
+        doc = runlog.finish(s.results_dir, _partial_reason(session, exitstatus), COVERAGE_FILE)
+    finally:
+        config.afunix_lock.release()
     session.config.afunix_doc = doc
-
-
-def security_scenarios(s):
-    """Scenarios with an attacker (security verdicts: held / breached) and the same-user controls
-    beside them (works / broken), as the oracle shows them."""
-    attacks, controls = [], []
-    for scenario in s.scenarios:
-        if area_of(scenario) != report.SECURITY_AREA:
-            continue
-        try:
-            doc = s.expected(scenario)
-        except ConformError:
-            continue
-        if doc is not None:
-            (attacks if any(not traces.judged(a) for a in doc["actors"]) else controls).append(scenario)
-    return {"attacks": attacks, "controls": controls}
 
 
 def pytest_sessionstart(session):

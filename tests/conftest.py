@@ -10,7 +10,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "runners"))
-sys.path.insert(0, str(ROOT / "reference"))
 
 FIXTURE_BACKENDS = ROOT / "tests" / "fixtures" / "backends"
 EXPECTED = ROOT / "expected"

@@ -118,3 +118,34 @@ def test_a_preload_library_that_was_not_built_makes_the_backend_unavailable(tmp_
     (tmp_path / "build" / "emulations").mkdir(parents=True)
     (tmp_path / "build" / "emulations" / "libnothing.so").write_text("")
     assert b.availability(tmp_path) is None
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e300", "-2", "0.0", "1e-9"])
+def test_timeout_multiplier_must_be_finite_positive_and_sane(tmp_path, value):
+    """nan would disable every deadline (the run waits forever), inf and 1e300 would never end."""
+    path = write(tmp_path, GOOD + f"timeout_multiplier = {value}\n")
+    with pytest.raises(ConformError) as e:
+        load_backend(path)
+    message = str(e.value)
+    assert message.startswith(f"{path}: ") and "'timeout_multiplier'" in message and "\n" not in message
+
+
+def test_non_utf8_descriptor_is_one_line(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_bytes(GOOD.encode() + b'# caf\xe9\n')
+    with pytest.raises(ConformError, match=r"b.toml: not UTF-8 text \(byte \d+\)"):
+        load_backend(path)
+
+
+@pytest.mark.parametrize("name", ["a|b", "a b", "<i>x", "-x", "a`b", "[x](y)"])
+def test_backend_names_that_break_tables_or_paths_are_refused(tmp_path, name):
+    path = write(tmp_path, GOOD, f"{name}.toml")
+    with pytest.raises(ConformError, match="may hold only letters") as e:
+        load_backend(path)
+    assert "\n" not in str(e.value)
+
+
+def test_a_fifo_named_like_a_descriptor_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "x.toml")
+    with pytest.raises(ConformError, match="x.toml: not a regular file"):
+        load_backends([tmp_path])

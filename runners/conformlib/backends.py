@@ -1,11 +1,14 @@
 """Backend descriptors: one small TOML file per backend (format in docs/backends.md)."""
 
+import math
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import builds
 from .errors import ConformError
 
 try:
@@ -13,9 +16,10 @@ try:
 except ImportError:  # Python < 3.11: Debian's python3-tomli
     import tomli as tomllib
 
+MAX_DESCRIPTOR_BYTES = 1 << 20
 KINDS = ("oracle", "emulator", "sandbox", "emulation", "fixture")
 # Results merged from another machine by ./conform import have kind "imported" (no descriptor).
-BUILDS = ("native", "aarch64", "armhf")
+BUILDS = builds.ALL
 KEYS = {
     "description": str,
     "kind": str,
@@ -30,6 +34,11 @@ KEYS = {
 }
 REQUIRES_KEYS = ("commands", "files", "packages")
 CAPABILITIES = ("identities",)
+# Every number a descriptor may give, with the range that makes sense: outside it a deadline would be
+# disabled (nan, inf), never end (1e300) or fire at once (0, negative).
+NUMBER_RANGES = {"timeout_multiplier": (0.01, 100.0)}
+# A backend's name is its file's stem; it appears in paths, Markdown tables, HTML and pytest ids.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 PLACEHOLDERS = ("binary", "build", "root", "tmp", "workdir", "trace_dir")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
@@ -50,7 +59,7 @@ class Backend:
     adversary: str = ""
 
     def build_dir(self, root):
-        return Path(root) / ("build" if self.build == "native" else f"build-{self.build}")
+        return builds.build_dir(root, self.build)
 
     def missing(self, root=None):
         """What is missing for this backend to run, as descriptions; empty when available.
@@ -97,11 +106,24 @@ def _check_type(path, key, value, expected):
 def load_backend(path):
     """Parses and validates one descriptor; raises ConformError naming the file and the problem."""
     path = Path(path)
+    if not NAME.match(path.stem):
+        raise ConformError(path, f"backend name '{path.stem}' (the file name) may hold only letters, digits, "
+                                 "'.', '_' and '-', starting with a letter or digit")
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        # Non-blocking, and only a regular file: a FIFO named x.toml must not hang the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConformError(path, "not a regular file")
+            raw = f.read(MAX_DESCRIPTOR_BYTES + 1)
     except OSError as e:
         raise ConformError(path, f"cannot read: {e.strerror}") from None
+    if len(raw) > MAX_DESCRIPTOR_BYTES:
+        raise ConformError(path, f"larger than {MAX_DESCRIPTOR_BYTES} bytes: not a backend descriptor")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConformError(path, f"not UTF-8 text (byte {e.start}): a descriptor is UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as e:
         raise ConformError(path, f"not valid TOML: {e}") from None
 
@@ -125,8 +147,13 @@ def load_backend(path):
         for name in _PLACEHOLDER.findall(str(text)):
             if name not in PLACEHOLDERS:
                 raise ConformError(path, f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")
-    if data.get("timeout_multiplier", 1.0) <= 0:
-        raise ConformError(path, "'timeout_multiplier' must be positive")
+    for key, (low, high) in NUMBER_RANGES.items():
+        if key in data:
+            value = data[key]
+            if not math.isfinite(value) or value <= 0:
+                raise ConformError(path, f"'{key}' must be positive and finite, not {value}")
+            if not low <= value <= high:
+                raise ConformError(path, f"'{key}' = {value} is outside the sane range {low} to {high}")
     for key, value in data.get("env", {}).items():
         if not isinstance(value, str):
             raise ConformError(path, f"env '{key}' must be a string")

@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import traces
+from . import builds, traces
 from .backends import expand
+from .scenarios import area_of, what_it_said
 from .errors import ConformError
 
 # The harness's own scenario deadline is 20 s (scaled); the runner waits a little longer so that the
@@ -42,12 +43,6 @@ class Result:
         return area_of(self.scenario)
 
 
-def area_of(scenario):
-    """Area of 'Peercred.X' or 'Kinds/Peercred.X/stream' is 'Peercred'."""
-    suite = scenario.split(".", 1)[0]
-    return suite.split("/")[-1]
-
-
 @dataclass
 class Paths:
     """Where things are for one run."""
@@ -57,10 +52,10 @@ class Paths:
     suite_revision: str = "unknown"
 
     def build_dir(self, build):
-        return self.root / ("build" if build == "native" else f"build-{build}")
+        return builds.build_dir(self.root, build)
 
     def binary(self, build):
-        return self.build_dir(build) / "conformance" / "afunix-scenarios"
+        return builds.binary(self.root, build)
 
 
 def command_for(backend, scenario, paths):
@@ -212,10 +207,10 @@ def run_scenario(backend, scenario, paths, expected):
 
 def _log_tail(log_path, lines=8):
     try:
-        text = log_path.read_text(errors="replace").strip().splitlines()
+        text = log_path.read_text(errors="replace")
     except OSError:
         return ""
-    return "\n".join(text[-lines:])
+    return what_it_said(text, lines)
 
 
 def observed_trace(ex):

@@ -3,14 +3,16 @@
 
 import html
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
 from . import coverage, traces
-from .execute import VERDICTS, area_of
+from .errors import ConformError
+from .execute import VERDICTS
+from .scenarios import SECURITY_AREA, area_of  # noqa: F401 (SECURITY_AREA: for renderers)
 
 SCHEMA = 1
-SECURITY_AREA = "Attack"
 SECURITY_WORDS = {"attacks": {"PASS": "held", "FAIL": "breached"},
                   "controls": {"PASS": "works", "FAIL": "broken"}}
 SCORE_FORMULA = "PASS / (scenarios - UNSUPPORTED)"
@@ -41,17 +43,22 @@ def _write_cells(out_dir, results, backends):
 
 def _save(out_dir, doc):
     doc["results"].sort(key=lambda x: (x["backend"], x["scenario"]))
-    (out_dir / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    # Atomically: a run killed while writing leaves the previous results.json or the new one, never half.
+    tmp = out_dir / f".results.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, out_dir / "results.json")
     write_matrix(out_dir, doc)
     return doc
 
 
-def write_results(out_dir, run_info, backends, scenarios, results):
-    """backends: name -> dict(description, kind, available, reason); results: list of Result."""
+def write_results(out_dir, run_info, backends, scenarios, results, partial_reason=None):
+    """backends: name -> dict(description, kind, available, reason); results: list of Result.
+    partial_reason: why the run did not finish (then "partial" is true), or None."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = _write_cells(out_dir, results, backends)
     doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
+           "partial": partial_reason is not None, "partial_reason": partial_reason,
            "scenarios": list(scenarios), "backends": backends, "results": rows}
     return _save(out_dir, doc)
 
@@ -95,8 +102,60 @@ def _coverage_line(doc):
             + " (coverage.md, coverage.html).")
 
 
+MAX_RESULTS_BYTES = 256 << 20
+
+
 def load_results(path):
-    return json.loads(Path(path).read_text())
+    """results.json, checked well enough for the matrix and the importer to rely on; anything else
+    is one ConformError naming the file and the problem."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_RESULTS_BYTES + 1)
+    except OSError as e:
+        raise ConformError(path, f"cannot read: {e.strerror}") from None
+    if len(raw) > MAX_RESULTS_BYTES:
+        raise ConformError(path, f"larger than {MAX_RESULTS_BYTES >> 20} MiB: not a results.json")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConformError(path, f"not UTF-8 (byte {e.start}): not a results.json") from None
+    except ValueError as e:
+        raise ConformError(path, f"not valid JSON (truncated?): {e}") from None
+    validate_results(doc, path)
+    return doc
+
+
+def validate_results(doc, where):
+    def bad(problem):
+        raise ConformError(where, f"not a results.json of this suite: {problem}")
+
+    if not isinstance(doc, dict):
+        bad("the top level must be an object")
+    if doc.get("schema") != SCHEMA:
+        bad(f"schema {doc.get('schema')!r} is not {SCHEMA}")
+    if not isinstance(doc.get("run_info"), dict):
+        bad("'run_info' must be an object")
+    if not isinstance(doc["run_info"].get("oracle", {}), dict):
+        bad("'run_info.oracle' must be an object")
+    scenarios = doc.get("scenarios")
+    if not isinstance(scenarios, list) or not all(isinstance(s, str) for s in scenarios):
+        bad("'scenarios' must be a list of names")
+    backends = doc.get("backends")
+    if not isinstance(backends, dict) or not all(isinstance(b, dict) and isinstance(b.get("kind"), str)
+                                                 for b in backends.values()):
+        bad("'backends' must map each name to an object with a 'kind'")
+    rows = doc.get("results")
+    if not isinstance(rows, list):
+        bad("'results' must be a list")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not all(isinstance(r.get(k), str) for k in ("backend", "scenario", "verdict")):
+            bad(f"result {i} must be an object with backend, scenario and verdict strings")
+        if r["backend"] not in backends:
+            bad(f"result {i} is for backend '{r['backend']}', which 'backends' does not list")
+        if r["verdict"] not in VERDICTS:
+            bad(f"result {i} has verdict '{r['verdict']}', not one of {', '.join(VERDICTS)}")
+    return doc
 
 
 class Matrix:

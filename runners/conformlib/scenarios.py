@@ -1,8 +1,51 @@
-"""The scenario list, as the scenario program itself reports it (GoogleTest's test list)."""
+"""Scenarios by name: the list, as the scenario program itself reports it (GoogleTest's test list),
+and the naming rules the runner and the matrix rely on, in one place.
+
+    Suite.Name                          area "Suite"
+    Kinds/Suite.Name/stream             a parameterised scenario: area "Suite", kind "stream"
+    Attack.Name                         the security area: an attack when the oracle's trace has an
+                                        attacker (an actor that is not judged), else a same-user control
+"""
 
 import subprocess
 
+from . import traces
 from .errors import ConformError
+
+SECURITY_AREA = "Attack"
+
+
+def area_of(scenario):
+    """Area of 'Peercred.X' or 'Kinds/Peercred.X/stream' is 'Peercred'."""
+    suite = scenario.split(".", 1)[0]
+    return suite.split("/")[-1]
+
+
+def is_security(scenario):
+    return area_of(scenario) == SECURITY_AREA
+
+
+def is_attack(expected_doc):
+    """An attack has an attacker: an actor whose observations are evidence, not judged."""
+    return any(not traces.judged(a) for a in expected_doc["actors"])
+
+
+def security_split(scenarios, expected_loader):
+    """{"attacks": [...], "controls": [...]}: the security area's scenarios with an attacker (verdicts
+    held / breached) and the same-user controls beside them (works / broken), as the oracle shows
+    them. expected_loader(scenario) gives the oracle's trace or None; a corrupt one is left out here
+    (its cell is ERROR in the run)."""
+    attacks, controls = [], []
+    for scenario in scenarios:
+        if not is_security(scenario):
+            continue
+        try:
+            doc = expected_loader(scenario)
+        except ConformError:
+            continue
+        if doc is not None:
+            (attacks if is_attack(doc) else controls).append(scenario)
+    return {"attacks": attacks, "controls": controls}
 
 
 def parse_gtest_list(text):
@@ -36,3 +79,22 @@ def list_scenarios(binary):
         return parse_gtest_list(out)
     except ValueError as e:
         raise ConformError(binary, str(e)) from None
+
+
+def what_it_said(log_text, lines=8):
+    """The part of the scenario program's output that says why it failed: GoogleTest's failure
+    messages ("file:line: Failure" up to the "[  FAILED  ]" line) when there are any, since the last
+    lines are only its summary; else the last lines."""
+    out, inside = [], False
+    for line in log_text.splitlines():
+        if line.endswith(": Failure") or line.startswith("unknown file: Failure"):
+            inside = True
+            continue
+        if inside and line.startswith("[  FAILED  ]"):
+            inside = False
+            continue
+        if inside and line.strip() and line.strip() != "Failed":
+            out.append(line.strip())
+    if not out:
+        out = [line for line in log_text.strip().splitlines()][-lines:]
+    return "\n".join(out[-lines:])

@@ -56,9 +56,11 @@ def validate_run_info(doc, where):
 def load(path, require_run_info=True):
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise ConformError(path, f"cannot read trace: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConformError(path, f"corrupt trace, not UTF-8 (byte {e.start})") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:

@@ -12,11 +12,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from conformlib import traces
-from conformlib.backends import load_backend
-from conformlib.errors import ConformError
-from conformlib.execute import Paths, execute, observed_trace
-from conformlib.scenarios import list_scenarios
+from . import builds, traces
+from .backends import load_backend
+from .errors import ConformError
+from .execute import Paths, execute, observed_trace
+from .scenarios import list_scenarios
 
 RECORDED = "RECORDED.json"
 
@@ -48,6 +48,31 @@ def observe_natively(root, scenarios, revision="unknown"):
     return out, kernel
 
 
+RECORDED_KEYS = ("kernel", "machine", "abi")
+
+
+def load_recorded(expected_dir):
+    """RECORDED.json: where the oracle was recorded ({} when it was never recorded); a file of the
+    wrong shape is one ConformError, not a traceback in the middle of writing the matrix."""
+    path = Path(expected_dir) / RECORDED
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise ConformError(path, f"cannot read: {e.strerror}") from None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConformError(path, f"not UTF-8 (byte {e.start}): re-record with ./conform record") from None
+    except ValueError as e:
+        raise ConformError(path, f"not valid JSON ({e}): re-record with ./conform record") from None
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), str) for k in RECORDED_KEYS):
+        raise ConformError(path, f"must be an object giving {', '.join(RECORDED_KEYS)} as strings "
+                                 "(re-record with ./conform record)")
+    return doc
+
+
 def recorded_metadata(run):
     return {"kernel": run["kernel"], "machine": run["machine"], "abi": run["abi"],
             "schema": traces.SCHEMA}
@@ -55,7 +80,7 @@ def recorded_metadata(run):
 
 def record(root, expected_dir):
     """Writes expected/ from a native run; returns (written, removed) file counts."""
-    scenarios = list_scenarios(Paths(root, root, root).binary("native"))
+    scenarios = list_scenarios(builds.binary(root))
     canon, run = observe_natively(root, scenarios)
     expected_dir.mkdir(exist_ok=True)
     wanted = {traces.file_name(s) for s in scenarios}
@@ -72,7 +97,7 @@ def record(root, expected_dir):
 
 def check(root, expected_dir):
     """Runs natively and compares with expected/ byte for byte; returns the differing file names."""
-    scenarios = list_scenarios(Paths(root, root, root).binary("native"))
+    scenarios = list_scenarios(builds.binary(root))
     canon, _ = observe_natively(root, scenarios)
     differing = []
     for scenario, text in canon.items():
