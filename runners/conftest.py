@@ -1,17 +1,19 @@
 """The pytest driver's plumbing: options, the (backend, scenario) items, and the results directory.
 
 Each (backend, scenario) is one test item, so -k, -x, -n (xdist), --junitxml and the rest of pytest
-work. The record of a run is our own results.json (written here at the end of the session), not
-pytest's output: see runners/conformlib/report.py.
+work. The items do not run the scenarios themselves: once collected, the selected cells are handed to
+one Executor (runners/conformlib/execute.py) that runs them in batches over parallel processes, and
+each item waits for its cell's Result. The record of a run is our own results.json (written here at
+the end of the session), not pytest's output: see runners/conformlib/report.py.
 """
 
 import datetime
 import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from conformlib import record, runlog, scenarios, traces  # noqa: E402
 from conformlib import builds  # noqa: E402
 from conformlib.backends import load_backends  # noqa: E402
 from conformlib.errors import ConformError  # noqa: E402
+from conformlib import execute  # noqa: E402
 from conformlib.execute import Paths  # noqa: E402
 
 RESULT_PROPERTY = "afunix_result"
@@ -39,6 +42,10 @@ def pytest_addoption(parser):
                 help="directory to write results.json, matrix.md and matrix.html into")
     g.addoption("--expected", default=str(ROOT / "expected"), dest="afunix_expected",
                 help="directory of the oracle's traces")
+    g.addoption("--jobs", type=int, default=0, dest="afunix_jobs",
+                help="scenario processes running at once (default: twice the cores)")
+    g.addoption("--isolate", action="store_true", dest="afunix_isolate",
+                help="one scenario-program process per scenario instead of batches")
 
 
 def suite_revision():
@@ -69,15 +76,17 @@ class Session:
         self.oracle = record.load_recorded(self.expected_dir)
         self.scenarios = scenarios.list_scenarios(builds.binary(ROOT, "native"))
         self._paths = {}
+        # An xdist worker learns its items one at a time: it runs each cell as it comes.
+        self.executor = execute.new_executor(jobs=opt.afunix_jobs or None, isolate=opt.afunix_isolate,
+                                             on_demand=hasattr(config, "workerinput"))
 
     def runnable(self):
         return [b for b in self.selected if self.unavailable[b] is None]
 
     def paths(self, backend):
         if backend not in self._paths:
-            tmp = Path(tempfile.mkdtemp(prefix=f"afunix-{backend}-"))
+            tmp = execute.temp_root(backend)
             runlog.note_temporary_dir(self.results_dir, tmp)
-            tmp.chmod(0o755)  # actors of the test identities create their directories inside
             trace_dir = self.results_dir / "traces" / backend
             trace_dir.mkdir(parents=True, exist_ok=True)
             self._paths[backend] = Paths(ROOT, trace_dir, tmp, self.revision)
@@ -87,9 +96,24 @@ class Session:
         path = self.expected_dir / traces.file_name(scenario)
         return traces.load(path, require_run_info=False) if path.exists() else None
 
+    def plan(self, items):
+        """Hands the selected cells, in pytest's order, to the executor."""
+        by_backend = {}
+        for item in items:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            if "backend" in params and "scenario" in params:
+                by_backend.setdefault(params["backend"], []).append(params["scenario"])
+        for name, scenarios in by_backend.items():
+            self.executor.plan(self.backends[name], scenarios, self.paths(name), self.expected)
+
+    def result(self, backend, scenario, waiting=None):
+        return self.executor.result(self.backends[backend], scenario, self.paths(backend), self.expected,
+                                    waiting=waiting)
+
     def cleanup(self):
+        self.executor.shutdown()
         for p in self._paths.values():
-            shutil.rmtree(p.tmp, ignore_errors=True)
+            execute.remove_temp_root(p.tmp)
 
 
 def is_controller(config):
@@ -111,6 +135,65 @@ def pytest_configure(config):
             config.afunix_lock = runlog.prepare(config.afunix.results_dir)
     except ConformError as e:
         raise pytest.UsageError(str(e)) from None
+    config.pluginmanager.register(Progress(config), "afunix-progress")
+    # SIGTERM ends the run the way Ctrl-C does: pytest unwinds, the session finishes (every scenario
+    # process is killed and the temporary directories go), and results are written as far as they go.
+    if threading_main() and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def threading_main():
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _terminated(signum, frame):
+    execute.shutdown()
+    raise KeyboardInterrupt(f"terminated by {signal.Signals(signum).name}")
+
+
+class Progress:
+    """Per backend, how far the run is (done / total, rate, time left), instead of a dot per cell;
+    -v gives pytest's usual line per item instead."""
+
+    INTERVAL_S = 5.0
+
+    def __init__(self, config):
+        self.config = config
+        self.quiet = config.option.verbose <= 0 and not hasattr(config, "workerinput")
+        self.last = time.monotonic()
+        self.finished = set()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report, config):
+        if self.quiet and report.when == "call" and "test_scenario[" in report.nodeid:
+            return report.outcome, "", report.outcome.upper()
+        return None
+
+    def tick(self, executor, force=False):
+        if not self.quiet:
+            return
+        now = time.monotonic()
+        progress = executor.progress()
+        newly = [b for b, (done, total, _, took) in progress.items() if took is not None and b not in self.finished]
+        if not force and not newly and now - self.last < self.INTERVAL_S:
+            return
+        self.last = now
+        self.finished.update(newly)
+        parts = []
+        for b, (done, total, elapsed, took) in sorted(progress.items()):
+            if took is not None:
+                parts.append(f"{b} {done}/{total} done in {took:.1f} s")
+            elif done:
+                rate = done / elapsed if elapsed else 0
+                eta = (total - done) / rate if rate else 0
+                parts.append(f"{b} {done}/{total} {rate:.0f}/s ~{eta:.0f} s left")
+            elif elapsed:
+                parts.append(f"{b} 0/{total} started")
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None and parts:
+            tr.ensure_newline()
+            tr.write_line("afunix: " + "; ".join(parts))
 
 
 def pytest_generate_tests(metafunc):
@@ -153,8 +236,14 @@ def _write_header(config, nodeids):
 
 
 def pytest_collection_finish(session):
-    if is_controller(session.config) and hasattr(session.config, "afunix"):
+    s = getattr(session.config, "afunix", None)
+    if s is None:
+        return
+    if is_controller(session.config):
         _write_header(session.config, [item.nodeid for item in session.items])
+    # The selected cells go to the executor now; an xdist worker learns its items one at a time.
+    if not s.executor.on_demand and not session.config.option.collectonly:
+        s.plan(session.items)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -205,7 +294,8 @@ def pytest_sessionfinish(session, exitstatus):
     if not is_controller(config):
         return  # an xdist worker: the controller writes the results
     try:
-        doc = runlog.finish(s.results_dir, _partial_reason(session, exitstatus), COVERAGE_FILE)
+        doc = runlog.finish(s.results_dir, _partial_reason(session, exitstatus), COVERAGE_FILE,
+                            execution=s.executor.stats())
     finally:
         config.afunix_lock.release()
     session.config.afunix_doc = doc

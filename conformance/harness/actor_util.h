@@ -39,7 +39,8 @@ std::string describe_fd(int fd, bool flags);
 std::string describe_fds(const std::vector<int>& fds, bool flags);
 // The process a pidfd refers to, as a role name (from /proc/self/fdinfo), or "unknown".
 std::string pidfd_process(int pidfd);
-// Open descriptors of this process (a scan with F_GETFD, independent of /proc).
+// Open descriptors of this process, as the kernel lists them (/proc/self/fd, /dev/fd), or a scan
+// with F_GETFD bounded by the descriptor limit where neither exists.
 int count_open_fds();
 // Records an address the kernel wrote into a buffer of `bufsize` bytes while reporting `reported`
 // as its length: under `key` what the buffer holds (normalised), under `len_key` the reported

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "batch.h"
 #include "names.h"
 #include "scenario.h"
 
@@ -44,7 +45,7 @@ ProcessTable* table() {
   if (!g_table) {
     void* mem = mmap(nullptr, sizeof(ProcessTable), PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) std::abort();
+    if (mem == MAP_FAILED) fatal("shared memory for the process table");
     g_table = new (mem) ProcessTable();
   }
   return g_table;
@@ -186,7 +187,8 @@ int scratch_file() {
 }
 
 void fatal(const char* what) {
-  std::fprintf(stderr, "afunix harness: %s: %s\n", what, std::strerror(errno));
+  // The runner reports this as the harness's own failure (a limit it hit), not the backend's.
+  batch::harness_error(std::string(what) + ": " + errno_name(errno) + " (" + std::strerror(errno) + ")");
   std::abort();
 }
 

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "batch.h"
 #include "context.h"
 #include "internal.h"
 #include "names.h"
@@ -57,14 +59,17 @@ int switch_identity(const Identity& who) {
 
 // ---- small process helpers ------------------------------------------------------------------
 
-void write_all(int fd, const std::string& s) {
+// False (errno set) when not everything could be written.
+bool write_all(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
     ssize_t n = ::write(fd, s.data() + off, s.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n == 0) errno = EIO;
+    if (n <= 0) return false;
     off += n;
   }
+  return true;
 }
 
 int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
@@ -196,7 +201,10 @@ Scenario::Scenario() {
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) {
-    ADD_FAILURE() << "cannot create a scenario directory under " << base << ": " << strerror(errno);
+    std::string why = "cannot create a scenario directory under " + base + ": " + errno_name(errno) +
+                      " (" + strerror(errno) + ")";
+    batch::harness_error(why);
+    ADD_FAILURE() << why;
     return;
   }
   dir_ = buf.data();
@@ -286,6 +294,8 @@ void Scenario::write_trace(const std::string& status, const std::string& reason,
       .str("machine", u.machine)
       .str("abi", compiled_abi())
       .str("suite_revision", env_or("AFUNIX_SUITE_REVISION", "unknown"))
+      // The runner accepts a trace only with the nonce it gave the process it started for it.
+      .str("nonce", env_or("AFUNIX_NONCE", ""))
       .flag("runner_is_root", getuid() == 0);
   Obs doc = Obs::object();
   doc.num("schema", 1).str("scenario", name_).json("run", run.encode()).str("status", status);
@@ -301,17 +311,31 @@ void Scenario::write_trace(const std::string& status, const std::string& reason,
   std::string path = std::string(trace_dir) + "/" + file + ".json";
   std::string tmp = path + ".partial";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    ADD_FAILURE() << "cannot write trace " << tmp << ": " << strerror(errno);
-    return;
+  bool written = fd >= 0 && write_all(fd, doc.encode() + "\n");
+  int err = errno;
+  if (fd >= 0 && ::close(fd) != 0 && written) {
+    written = false;
+    err = errno;
   }
-  write_all(fd, doc.encode() + "\n");
-  ::close(fd);
-  ::rename(tmp.c_str(), path.c_str());
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (written) err = errno;
+    std::string why = "cannot write trace " + tmp + ": " + errno_name(err) + " (" + strerror(err) + ")";
+    ::unlink(tmp.c_str());
+    batch::harness_error(why);
+    ADD_FAILURE() << why;
+  }
 }
 
 void Scenario::run() {
   if (dir_.empty()) return;
+  rlimit fds{};
+  if (getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < batch::kNeededFds) {
+    std::string why = "the descriptor limit (RLIMIT_NOFILE) is " + std::to_string(fds.rlim_cur) +
+                      ", the scenarios need at least " + std::to_string(batch::kNeededFds) +
+                      " (raise it: ulimit -n " + std::to_string(batch::kNeededFds) + ")";
+    batch::harness_error(why);
+    GTEST_FAIL() << why;
+  }
   std::string reason = unsupported_reason();
   if (!reason.empty()) {
     write_trace("unsupported", reason, {});
@@ -348,12 +372,14 @@ void Scenario::run() {
     int alone[2];
     if (pipe2(alone, O_CLOEXEC) != 0) context::fatal("pipe for an actor left alone");
     pid_t pid = fork();
+    if (pid < 0) context::fatal("fork an actor");
     if (pid == 0) {
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       ::close(go[1]);
       g_alone_fd = alone[0];
       // Who this process plays, for backends and fixtures that need to know (never for scenarios).
       setenv("AFUNIX_ROLE", spec.role.c_str(), 1);
+      setenv("AFUNIX_SCENARIO", name_.c_str(), 1);
       if (!spec.judged) setenv("AFUNIX_ATTACKER", "1", 1);
       Actor actor(spec.role, trace_fd);
       g_current_actor = &actor;

@@ -31,6 +31,7 @@ KEYS = {
     "requires": dict,
     "unsupported": dict,
     "adversary": str,
+    "max_parallel": int,
 }
 REQUIRES_KEYS = ("commands", "files", "packages")
 CAPABILITIES = ("identities",)
@@ -39,7 +40,7 @@ CAPABILITIES = ("identities",)
 NUMBER_RANGES = {"timeout_multiplier": (0.01, 100.0)}
 # A backend's name is its file's stem; it appears in paths, Markdown tables, HTML and pytest ids.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-PLACEHOLDERS = ("binary", "build", "root", "tmp", "workdir", "trace_dir")
+PLACEHOLDERS = ("binary", "build", "root", "tmp", "run_tmp", "workdir", "trace_dir")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 
@@ -57,6 +58,7 @@ class Backend:
     requires: dict = field(default_factory=dict)
     unsupported: dict = field(default_factory=dict)
     adversary: str = ""
+    max_parallel: int = 0  # at most this many of its processes at once (0: as many as the run has)
 
     def build_dir(self, root):
         return builds.build_dir(root, self.build)
@@ -154,6 +156,8 @@ def load_backend(path):
                 raise ConformError(path, f"'{key}' must be positive and finite, not {value}")
             if not low <= value <= high:
                 raise ConformError(path, f"'{key}' = {value} is outside the sane range {low} to {high}")
+    if data.get("max_parallel", 1) < 1:
+        raise ConformError(path, "'max_parallel' must be at least 1")
     for key, value in data.get("env", {}).items():
         if not isinstance(value, str):
             raise ConformError(path, f"env '{key}' must be a string")
@@ -181,6 +185,7 @@ def load_backend(path):
         requires=data.get("requires", {}),
         unsupported=data.get("unsupported", {}),
         adversary=data.get("adversary", ""),
+        max_parallel=data.get("max_parallel", 0),
     )
 
 

@@ -1,24 +1,48 @@
-"""Runs one scenario under one backend, in its own process group, and turns what happened into a
-verdict. Whatever the backend does (hang, crash, fork, garbage) the run ends in bounded time and
-leaves no process behind."""
+"""Runs scenarios under a backend and turns what happened into verdicts.
+
+Scenarios run in batches: each backend's scenarios are split into shards, and a shard runs in one
+long-lived scenario-program process that runs its scenarios in turn, announcing each one's begin and
+end on a channel (conformance/harness/batch.h). A crash, a hang or garbage costs only the scenario
+that was running: it gets its verdict (CRASH with the signal, TIMEOUT, ERROR) and the rest of the
+shard resumes in a fresh process. So does a scenario that left state behind in the process
+(descriptors, signal dispositions, limits, children...): the harness checks after each one. With
+isolate=True every scenario has a process of its own, as a deviation's confirmation attempt always
+does. Shards run in parallel, more of them than there are cores, since scenarios spend much of their
+time waiting (watchdogs, deadlines, hung emulations).
+
+Every process runs in its own session and process group; whatever the backend does (hang, crash,
+fork, flood its output, plant a trace) the run ends in bounded time, keeps a bounded log and leaves no
+process behind. shutdown() stops everything at once (an interrupted run).
+"""
 
 import ctypes
+import dataclasses
+import errno
+import itertools
 import os
+import secrets
+import selectors
+import shutil
 import signal
 import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import builds, traces
 from .backends import expand
-from .scenarios import area_of, what_it_said
 from .errors import ConformError
+from .scenarios import area_of, what_it_said
 
-# The harness's own scenario deadline is 20 s (scaled); the runner waits a little longer so that the
-# harness can report a hung actor itself, and kills the whole group only when the harness hangs too.
-SCENARIO_DEADLINE_S = 20
+# Deadlines, scaled by the backend's timeout_multiplier. The harness ends a scenario's actors at its
+# own scenario deadline (context.cc: scenario_timeout_ms) and reports which actor hung; the runner
+# waits a little longer and kills the whole process group only when the harness hangs too. A process
+# also gets a moment to start (qemu, proot and bwrap set up before the first scenario begins).
+HARNESS_SCENARIO_DEADLINE_S = 20
 RUNNER_GRACE_S = 10
+START_ALLOWANCE_S = 10
 PR_SET_CHILD_SUBREAPER = 36
 
 VERDICTS = ("PASS", "FAIL", "FLAKY", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
@@ -26,9 +50,35 @@ VERDICTS = ("PASS", "FAIL", "FLAKY", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
 # FLAKY, not FAIL. (A TIMEOUT costs its full deadline again; it is not retried.)
 RETRIED = ("FAIL", "CRASH")
 
+# Scenarios per shard: large enough that starting a process (milliseconds natively, tenths of a
+# second under qemu or proot) is paid rarely, small enough that shards balance over the workers.
+SHARD_SIZE = 48
+# A scenario's captured output (stdout and stderr of every process of the scenario): the first and
+# the last bytes are kept, and the log says how much was dropped in between.
+OUTPUT_HEAD = 32 * 1024
+OUTPUT_TAIL = 32 * 1024
+# The errors that mean the harness hit a limit of the machine or the account, not a deviation.
+LIMITS = {
+    "EMFILE": "the descriptor limit (RLIMIT_NOFILE)",
+    "ENFILE": "the system's descriptor limit",
+    "ENOMEM": "the memory limit",
+    "EAGAIN": "the process or memory limit",
+    "ENOSPC": "no space left on the device",
+    "EDQUOT": "the disk quota",
+}
+
+
+def default_jobs():
+    """Parallel shards: twice the cores, since scenarios spend much of their time asleep."""
+    return 2 * (os.cpu_count() or 1)
+
+
+# ---- results ------------------------------------------------------------------------------------
 
 @dataclass
 class Result:
+    """One cell: a scenario's verdict on a backend. to_dict()/from_dict() are its one serialised form
+    (results.json rows, the pytest report property)."""
     backend: str
     scenario: str
     verdict: str
@@ -36,20 +86,47 @@ class Result:
     diff: str = ""
     duration: float = 0.0
     evidence: str = ""  # what the attackers observed (not judged)
-    trace: dict = field(default=None, repr=False)
+    run: dict = None  # the trace's run metadata (where it ran), when there was a trace
+    attempts: list = field(default_factory=list)  # [{verdict, message, diff, trace}] when retried
+    trace: dict = field(default=None, repr=False, compare=False)  # the observed trace (in memory only)
+
+    SERIALISED = ("backend", "scenario", "verdict", "message", "diff", "duration", "evidence", "run",
+                  "attempts")
 
     @property
     def area(self):
         return area_of(self.scenario)
 
+    def to_dict(self):
+        d = {k: getattr(self, k) for k in self.SERIALISED}
+        if not d["attempts"]:
+            del d["attempts"]
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{k: d[k] for k in cls.SERIALISED if k in d})
+
+
+class NotJudged(Exception):
+    """There is no trace to judge; the verdict says why (CRASH, TIMEOUT or ERROR)."""
+
+    def __init__(self, verdict, message):
+        super().__init__(f"{verdict}: {message}")
+        self.verdict = verdict
+        self.message = message
+
+
+# ---- where things are ---------------------------------------------------------------------------
 
 @dataclass
 class Paths:
-    """Where things are for one run."""
+    """Where things are for one backend's run."""
     root: Path  # the project
     trace_dir: Path  # observed traces of this backend
     tmp: Path  # a fresh directory for this backend's run, removed afterwards
     suite_revision: str = "unknown"
+    run_tmp: Path = None  # in one process's Paths: the backend's tmp (tmp is then the process's own)
 
     def build_dir(self, build):
         return builds.build_dir(self.root, build)
@@ -58,10 +135,26 @@ class Paths:
         return builds.binary(self.root, build)
 
 
-def command_for(backend, scenario, paths):
+def placeholders(backend, paths):
+    values = {
+        "binary": paths.binary(backend.build),
+        "build": paths.build_dir(backend.build),
+        "root": paths.root,
+        "tmp": paths.tmp,
+        "run_tmp": paths.run_tmp or paths.tmp,
+        "trace_dir": paths.trace_dir,
+    }
+    values["workdir"] = expand(backend.workdir, values) if backend.workdir else str(paths.tmp)
+    return values
+
+
+def command_for(backend, scenarios, paths, nonce="", channel=None):
+    """argv and environment of one scenario-program process running `scenarios` (a name or a list)."""
+    if isinstance(scenarios, str):
+        scenarios = [scenarios]
     values = placeholders(backend, paths)
     argv = [expand(a, values) for a in backend.command]
-    argv.append(f"--gtest_filter={scenario}")
+    argv.append("--gtest_filter=" + ":".join(scenarios))
     env = dict(os.environ)
     env.update({k: expand(v, values) for k, v in backend.env.items()})
     env.update({
@@ -70,7 +163,10 @@ def command_for(backend, scenario, paths):
         "AFUNIX_TIMEOUT_SCALE": str(backend.timeout_multiplier),
         "AFUNIX_BACKEND": backend.name,
         "AFUNIX_SUITE_REVISION": paths.suite_revision,
+        "AFUNIX_NONCE": nonce,
     })
+    if channel is not None:
+        env["AFUNIX_BATCH_FD"] = str(channel)
     if backend.adversary:  # the attackers' knowledge of this backend's wire protocol
         env["AFUNIX_ADVERSARY"] = expand(backend.adversary, values)
     for capability, reason in backend.unsupported.items():
@@ -78,26 +174,19 @@ def command_for(backend, scenario, paths):
     return argv, env
 
 
-def placeholders(backend, paths):
-    values = {
-        "binary": paths.binary(backend.build),
-        "build": paths.build_dir(backend.build),
-        "root": paths.root,
-        "tmp": paths.tmp,
-        "trace_dir": paths.trace_dir,
-    }
-    values["workdir"] = expand(backend.workdir, values) if backend.workdir else str(paths.tmp)
-    return values
+def runner_deadline(backend):
+    """How long one scenario may run before the runner kills its process group."""
+    return (HARNESS_SCENARIO_DEADLINE_S + RUNNER_GRACE_S) * backend.timeout_multiplier
 
 
-def kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
+# ---- processes ----------------------------------------------------------------------------------
 
 _subreaper = False
+# Every scenario-program process the runner has started and not yet cleaned up: pid -> process
+# group. kill_orphans() spares them; shutdown() kills them.
+_live = {}
+_live_lock = threading.Lock()
+_tmp_roots = set()
 
 
 def become_subreaper():
@@ -107,6 +196,13 @@ def become_subreaper():
     if not _subreaper:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         _subreaper = True
+
+
+def kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _children():
@@ -127,9 +223,11 @@ def _children():
 
 
 def kill_orphans():
-    """Kills and reaps whatever the last scenario left re-parented to us."""
+    """Kills and reaps whatever scenarios left re-parented to us (never a process still running a
+    shard, nor anything else this process started: only children the runner does not know)."""
     for _ in range(10):
-        pids = _children()
+        with _live_lock:
+            pids = [p for p in _children() if p not in _live and not _is_ours(p)]
         if not pids:
             return
         for pid in pids:
@@ -140,117 +238,335 @@ def kill_orphans():
                 pass
 
 
+def _is_ours(pid):
+    """A child this Python process started for itself (pytest's helpers, git): not in a session of
+    its own. Scenario processes are session leaders, and what they leave behind is in theirs."""
+    try:
+        return os.getsid(pid) == os.getsid(0)
+    except OSError:
+        return True
+
+
+class Capture:
+    """A scenario's output: the first OUTPUT_HEAD and the last OUTPUT_TAIL bytes, and how many in
+    between were dropped."""
+
+    def __init__(self):
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def add(self, data):
+        room = OUTPUT_HEAD - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > 2 * OUTPUT_TAIL:
+                cut = len(self.tail) - OUTPUT_TAIL
+                self.dropped += cut
+                del self.tail[:cut]
+
+    def finish(self):
+        if len(self.tail) > OUTPUT_TAIL:
+            cut = len(self.tail) - OUTPUT_TAIL
+            self.dropped += cut
+            del self.tail[:cut]
+
+    def bytes(self):
+        self.finish()
+        if not self.dropped:
+            return bytes(self.head + self.tail)
+        return bytes(self.head) + (f"\n[afunix runner: {self.dropped} bytes of output dropped here; "
+                                   f"the first {OUTPUT_HEAD} and the last {OUTPUT_TAIL} are kept]\n"
+                                   ).encode() + bytes(self.tail)
+
+
 @dataclass
 class Execution:
-    """What happened when the scenario program ran, before anyone compared it with anything."""
+    """What happened to one scenario in a scenario-program process, before anyone compared it with
+    anything."""
     backend: str
     scenario: str
-    returncode: int
+    returncode: int  # the process's exit status when it ended during this scenario, else None
     timed_out: bool
     timeout: float
     trace_path: Path
     log_path: Path
     duration: float
     start_error: str = ""
+    nonce: str = ""
+    harness_error: str = ""
+    ended: bool = False  # the harness announced the scenario's end (its trace is written)
+    log_tail: str = ""
 
 
-def execute(backend, scenario, paths):
-    trace_path = paths.trace_dir / traces.file_name(scenario)
-    if trace_path.exists():
-        trace_path.unlink()
-    argv, env = command_for(backend, scenario, paths)
-    timeout = (SCENARIO_DEADLINE_S + RUNNER_GRACE_S) * backend.timeout_multiplier
-    log_path = paths.trace_dir / (traces.file_name(scenario)[:-5] + ".log")
-    become_subreaper()
-    started = time.monotonic()
-    returncode, timed_out, start_error = -1, False, ""
-    with open(log_path, "wb") as log:
+class Process:
+    """One scenario-program process running a list of scenarios, watched through its channel."""
+
+    def __init__(self, backend, scenarios, paths):
+        self.backend = backend
+        self.scenarios = list(scenarios)
+        self.nonce = secrets.token_hex(8)
+        self.tmp = Path(tempfile.mkdtemp(prefix="p", dir=paths.tmp))
+        self.tmp.chmod(0o755)  # actors of the test identities create their directories inside
+        self.paths = dataclasses.replace(paths, tmp=self.tmp, run_tmp=paths.tmp)
+        self.proc = None
+        self.start_error = ""
+
+    def start(self):
+        chan_r, chan_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        argv, env = command_for(self.backend, self.scenarios, self.paths, self.nonce, chan_w)
         try:
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            with _live_lock:
+                self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
+                                             stderr=out_w, pass_fds=(chan_w,), start_new_session=True)
+                _live[self.proc.pid] = self.proc.pid
         except OSError as e:
-            start_error = f"cannot start {argv[0]}: {e.strerror}"
-        else:
-            try:
-                returncode = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            # Whatever the scenario forked and left running goes with the group.
-            kill_group(proc.pid)
-            if timed_out:
-                returncode = proc.wait()
+            self.start_error = f"cannot start {argv[0]}: {e.strerror}"
+            os.close(chan_r)
+            os.close(out_r)
+            return False
+        finally:
+            os.close(chan_w)
+            os.close(out_w)
+        self.chan, self.out = chan_r, out_r
+        os.set_blocking(chan_r, False)
+        os.set_blocking(out_r, False)
+        try:
+            self.pidfd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
+        return True
+
+    def kill(self):
+        if self.proc is not None:
+            kill_group(self.proc.pid)
+
+    def cleanup(self):
+        """After the process ended: its group, whatever escaped it, its pipes and its directory."""
+        if self.proc is not None:
+            kill_group(self.proc.pid)
+            if self.proc.returncode is None:
+                self.proc.wait()
+            with _live_lock:
+                _live.pop(self.proc.pid, None)
             kill_orphans()
-    return Execution(backend.name, scenario, returncode, timed_out, timeout, trace_path, log_path,
-                     time.monotonic() - started, start_error)
+            for fd in (self.chan, self.out, self.pidfd):
+                if fd is not None:
+                    os.close(fd)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def run_scenario(backend, scenario, paths, expected):
-    """expected: the oracle's trace document (or None when there is none). A deviation is tried
-    once more: if the second attempt's verdict differs, the verdict is FLAKY and says both."""
-    ex = execute(backend, scenario, paths)
-    result = judge(ex, expected)
-    result.duration = ex.duration
-    if result.verdict in RETRIED:
-        ex2 = execute(backend, scenario, paths)
-        again = judge(ex2, expected)
-        result.duration += ex2.duration
-        # Verdicts, not diffs: a backend's deviation may carry values no normaliser can know (an
-        # emulation's port in a made-up address), and still be the same deviation every time.
-        if again.verdict != result.verdict:
-            result.message = (f"attempt 1: {result.verdict}: {result.message}; "
-                              f"attempt 2: {again.verdict}" + (f": {again.message}" if again.message else ""))
-            if again.diff:
-                result.diff += "\n\nattempt 2:\n" + again.diff
-            result.verdict = "FLAKY"
-    return result
+def _read_all(fd):
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        except OSError:
+            break
+        if not data:
+            chunks.append(None)  # end of file
+            break
+        chunks.append(data)
+    return chunks
 
 
-def _log_tail(log_path, lines=8):
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return what_it_said(text, lines)
+def run_process(backend, scenarios, paths, on_execution, stop=lambda: False):
+    """Runs `scenarios` in scenario-program processes, one after the other as needed: a process that
+    crashes, hangs, or ends because a scenario left state behind is followed by a fresh one for the
+    scenarios it did not finish. on_execution(Execution) is called for each scenario as it ends.
+    With a single scenario this is one isolated process, as it always was."""
+    remaining = list(scenarios)
+    deadline_s = runner_deadline(backend)
+    while remaining and not stop():
+        for s in remaining:  # a trace left by an earlier run must never be taken for this one's
+            try:
+                (paths.trace_dir / traces.file_name(s)).unlink()
+            except FileNotFoundError:
+                pass
+        p = Process(backend, remaining, paths)
+        if not p.start():
+            for s in remaining:
+                on_execution(_execution(backend, s, paths, p, start_error=p.start_error))
+            shutil.rmtree(p.tmp, ignore_errors=True)
+            return
+        try:
+            remaining = _watch(p, remaining, deadline_s, on_execution, stop)
+        finally:
+            p.cleanup()
+
+
+def _execution(backend, scenario, paths, p, **kw):
+    stem = traces.file_name(scenario)[:-5]
+    return Execution(backend.name, scenario, kw.pop("returncode", None), kw.pop("timed_out", False),
+                     runner_deadline(backend), paths.trace_dir / (stem + ".json"),
+                     paths.trace_dir / (stem + ".log"), kw.pop("duration", 0.0), nonce=p.nonce, **kw)
+
+
+def _watch(p, remaining, deadline_s, on_execution, stop):
+    """Follows one process until it ends; returns the scenarios still to run in a fresh one."""
+    backend, paths = p.backend, p.paths
+    wanted = set(remaining)
+    sel = selectors.DefaultSelector()
+    sel.register(p.chan, selectors.EVENT_READ, "chan")
+    sel.register(p.out, selectors.EVENT_READ, "out")
+    if p.pidfd is not None:
+        sel.register(p.pidfd, selectors.EVENT_READ, "exit")
+    started = time.monotonic()
+    current, current_since = None, started
+    captures = {}
+    errors = {}
+    done = set()
+    begun_any = False
+    pending = b""
+    timed_out = False
+
+    def capture_for():
+        name = current or next((s for s in remaining if s not in done), None)
+        return captures.setdefault(name, Capture())
+
+    def finish(name, **kw):
+        cap = captures.pop(name, None) or Capture()
+        data = cap.bytes()
+        ex = _execution(backend, name, paths, p, duration=time.monotonic() - current_since,
+                        harness_error=errors.get(name, ""), log_tail=_tail(data), **kw)
+        try:
+            ex.log_path.write_bytes(data)
+        except OSError as e:
+            ex.harness_error = ex.harness_error or f"cannot write {ex.log_path}: {errno.errorcode.get(e.errno, e.errno)} ({e.strerror})"
+        done.add(name)
+        on_execution(ex)
+
+    def lines(data):
+        nonlocal pending, current, current_since, begun_any
+        pending += data
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            word, _, rest = raw.decode("utf-8", "replace").partition(" ")
+            name, _, what = rest.partition(" ")
+            if word == "begin" and name in wanted and name not in done:
+                current, current_since, begun_any = name, time.monotonic(), True
+            elif word == "end" and name == current:
+                current = None
+                finish(name, ended=True)
+                current_since = time.monotonic()
+            elif word == "error" and name in wanted:
+                errors.setdefault(name, what)
+            elif word == "dirty":
+                capture_for().add(f"\n[afunix runner: {name} left {what} in the scenario program; the "
+                                  "next scenario runs in a fresh process]\n".encode())
+            else:
+                capture_for().add(b"[afunix runner: unexpected line on the harness channel: " + raw[:200] + b"]\n")
+
+    exited = False
+    while not exited:
+        if stop():  # the run is interrupted: nothing more is judged
+            p.kill()
+            p.proc.wait()
+            sel.close()
+            return []
+        allowance = START_ALLOWANCE_S * backend.timeout_multiplier if not begun_any else 0
+        left = current_since + deadline_s + allowance - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            p.kill()
+            break
+        for key, _ in sel.select(timeout=min(left, 0.5) if p.pidfd is not None else min(left, 0.05)):
+            if key.data == "exit":
+                exited = True
+                continue
+            for chunk in _read_all(key.fd):
+                if chunk is None:
+                    sel.unregister(key.fd)
+                    break
+                if key.data == "chan":
+                    lines(chunk)
+                else:
+                    capture_for().add(chunk)
+        if p.pidfd is None and p.proc.poll() is not None:
+            exited = True
+    returncode = p.proc.wait() if not timed_out else None
+    if timed_out:
+        p.proc.wait()
+    # What the process said before it ended (the group is killed first: nothing writes any more).
+    kill_group(p.proc.pid)
+    for fd, kind in ((p.chan, "chan"), (p.out, "out")):
+        for chunk in _read_all(fd):
+            if chunk is None:
+                break
+            lines(chunk) if kind == "chan" else capture_for().add(chunk)
+    sel.close()
+    left_over = [s for s in remaining if s not in done]
+    if current is not None:  # the scenario running when the process died or hung
+        finish(current, returncode=returncode, timed_out=timed_out)
+    elif not begun_any and left_over:  # it never got as far as a scenario: the first one pays
+        finish(left_over[0], returncode=returncode, timed_out=timed_out)
+    return [s for s in remaining if s not in done]
+
+
+def _tail(data, lines=8):
+    return what_it_said(data.decode("utf-8", "replace"), lines)
+
+
+# ---- judging ------------------------------------------------------------------------------------
+
+def _limit_named(what):
+    for name, limit in LIMITS.items():
+        if name in what:
+            return f" ({limit})"
+    return ""
 
 
 def observed_trace(ex):
-    """The trace the execution wrote, or a Result saying why there is none to judge."""
-    def result(verdict, message):
-        return Result(ex.backend, ex.scenario, verdict, message)
-
+    """The trace the execution wrote; raises NotJudged saying why there is none to judge."""
     if ex.start_error:
-        return result("ERROR", ex.start_error)
+        raise NotJudged("ERROR", ex.start_error)
+    if ex.harness_error:
+        raise NotJudged("ERROR", f"harness limit{_limit_named(ex.harness_error)}: {ex.harness_error}; "
+                                 "the harness could not do its own work, so the backend was not judged")
     if ex.timed_out:
-        return result("TIMEOUT", f"the scenario program was still running after {ex.timeout:.0f} s; "
-                                 "its process group was killed")
+        raise NotJudged("TIMEOUT", f"the scenario program was still running after {ex.timeout:.0f} s; "
+                                   "its process group was killed")
     if not ex.trace_path.exists():
-        if ex.returncode < 0:
-            return result("CRASH", f"the scenario program died of {signal.Signals(-ex.returncode).name} "
-                                   "before writing a trace")
-        tail = _log_tail(ex.log_path)
-        return result("ERROR", f"the scenario program exited {ex.returncode} without writing a trace"
-                               + (f"; it said:\n{tail}" if tail else ""))
+        if ex.returncode is not None and ex.returncode < 0:
+            raise NotJudged("CRASH", f"the scenario program died of {signal.Signals(-ex.returncode).name} "
+                                     "before writing a trace")
+        how = f"exited {ex.returncode}" if ex.returncode is not None else "went on"
+        raise NotJudged("ERROR", f"the scenario program {how} without writing a trace"
+                                 + (f"; it said:\n{ex.log_tail}" if ex.log_tail else ""))
     try:
         observed = traces.load(ex.trace_path)
     except ConformError as e:
-        return result("ERROR", str(e))
+        raise NotJudged("ERROR", str(e)) from None
     if observed["scenario"] != ex.scenario:
-        return result("ERROR", f"{ex.trace_path}: trace is for {observed['scenario']}, not {ex.scenario}")
+        raise NotJudged("ERROR", f"{ex.trace_path}: trace is for {observed['scenario']}, not {ex.scenario}")
+    if ex.nonce and observed["run"].get("nonce") != ex.nonce:
+        raise NotJudged("ERROR", f"{ex.trace_path}: not written by the process the runner started for "
+                                 f"{ex.scenario} (its nonce is {observed['run'].get('nonce')!r}); another "
+                                 "job sharing the trace directory or a wrapper wrote it")
     return observed
 
 
 def judge(ex, expected):
-    observed = observed_trace(ex)
-    if isinstance(observed, Result):
-        return observed
-    return judge_trace(ex.backend, ex.scenario, observed, expected)
+    try:
+        observed = observed_trace(ex)
+    except NotJudged as e:
+        return Result(ex.backend, ex.scenario, e.verdict, e.message, duration=ex.duration)
+    result = judge_trace(ex.backend, ex.scenario, observed, expected)
+    result.duration = ex.duration
+    return result
 
 
 def judge_trace(backend, scenario, observed, expected):
     """The verdict for a valid trace, against the oracle's (None when there is none)."""
     def result(verdict, message="", diff=""):
         return Result(backend, scenario, verdict, message, diff, evidence=traces.evidence(observed),
-                      trace=observed)
+                      run=observed.get("run"), trace=observed)
 
     if observed["status"] == "unsupported":
         return result("UNSUPPORTED", observed.get("reason", ""))
@@ -271,3 +587,276 @@ def judge_trace(backend, scenario, observed, expected):
             return result("TIMEOUT", f"actor {actor['role']} hung until the scenario deadline", d)
     first = d.splitlines()
     return result("FAIL", f"differs from Linux: {first[0]} {first[1].strip() if len(first) > 1 else ''}".strip(), d)
+
+
+def _attempt(result, trace):
+    return {"verdict": result.verdict, "message": result.message, "diff": result.diff, "trace": trace}
+
+
+def confirmed(first, again, first_trace, again_trace, first_batched=True):
+    """The verdict after a deviation's confirmation attempt (isolated): the same verdict stands; a
+    different one is FLAKY, saying both. Verdicts, not diffs, are compared: a backend's deviation may
+    carry values no normaliser can know (an emulation's port in a made-up address) and still be the
+    same deviation every time."""
+    result = dataclasses.replace(first, duration=first.duration + again.duration,
+                                 attempts=[_attempt(first, first_trace), _attempt(again, again_trace)])
+    if again.verdict != first.verdict:
+        how = "batched" if first_batched else "isolated"
+        result.message = (f"attempt 1: {first.verdict} ({how}): {first.message}; attempt 2: {again.verdict} "
+                          "(isolated)" + (f": {again.message}" if again.message else ""))
+        if again.diff:
+            result.diff += "\n\nattempt 2:\n" + again.diff
+        result.verdict = "FLAKY"
+    return result
+
+
+# ---- scheduling ---------------------------------------------------------------------------------
+
+@dataclass
+class _Job:
+    backend: object
+    scenarios: list
+    paths: Paths
+    expected: object  # scenario -> the oracle's trace or None (may raise ConformError)
+    isolated: bool
+    first: dict = None  # confirmation attempts: scenario -> (attempt-1 Result, its trace's path)
+    priority: float = 0.0
+
+
+class Executor:
+    """Runs the planned (backend, scenario) cells over `jobs` parallel workers and hands out their
+    Results as they are ready. With on_demand, nothing is planned ahead: a cell asked for runs then,
+    in a process of its own (pytest-xdist workers, which learn their items one by one)."""
+
+    def __init__(self, jobs=None, isolate=False, on_demand=False):
+        self.jobs = max(1, jobs or default_jobs())
+        self.isolate = isolate
+        self.on_demand = on_demand
+        self._cond = threading.Condition()
+        self._queue = []
+        self._results = {}
+        self._running = {}  # backend -> shards running
+        self._threads = []
+        self._stopping = False
+        self._progress = {}  # backend -> [done, total, first start, last end]
+        self._seq = itertools.count()
+
+    # -- planning --
+    def plan(self, backend, scenarios, paths, expected):
+        """Adds one backend's scenarios (in the order the program lists them)."""
+        scenarios = list(scenarios)
+        if not scenarios:
+            return
+        with self._cond:
+            prog = self._progress.setdefault(backend.name, [0, 0, None, None])
+            prog[1] += len(scenarios)
+            size = 1 if self.isolate else _shard_size(len(scenarios), self.jobs)
+            for i in range(0, len(scenarios), size):
+                chunk = scenarios[i:i + size]
+                # Longest first: the slow backends' shards start early and the run ends together.
+                cost = len(chunk) * backend.timeout_multiplier
+                self._queue.append(_Job(backend, chunk, paths, expected, size == 1,
+                                        priority=-cost + next(self._seq) * 1e-9))
+            self._cond.notify_all()
+
+    def start(self):
+        with self._cond:
+            if self._threads:
+                return
+            become_subreaper()
+            for i in range(self.jobs):
+                t = threading.Thread(target=self._worker, name=f"afunix-shard-{i}", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def result(self, backend, scenario, paths=None, expected=None, waiting=None, poll_s=1.0):
+        """The Result of one cell, waiting for it. waiting(executor) is called about every poll_s
+        seconds while it is not ready (progress output)."""
+        key = (backend.name, scenario)
+        with self._cond:
+            if key not in self._results and self.on_demand and key not in self._planned_keys():
+                self._queue.append(_Job(backend, [scenario], paths, expected, True, priority=-1e9))
+                self._progress.setdefault(backend.name, [0, 0, None, None])[1] += 1
+                self._cond.notify_all()
+        self.start()
+        with self._cond:
+            while key not in self._results:
+                if self._stopping:
+                    raise KeyboardInterrupt("the run was stopped")
+                self._cond.wait(timeout=poll_s)
+                if waiting and key not in self._results:
+                    self._cond.release()
+                    try:
+                        waiting(self)
+                    finally:
+                        self._cond.acquire()
+            return self._results.pop(key)
+
+    def _planned_keys(self):
+        return {(j.backend.name, s) for j in self._queue for s in j.scenarios}
+
+    def progress(self):
+        """backend -> (done, total, seconds since its first scenario started, seconds it took so far
+        when done)."""
+        now = time.monotonic()
+        with self._cond:
+            return {b: (d, t, (now - s) if s else 0.0, (e - s) if (s and e and d == t) else None)
+                    for b, (d, t, s, e) in self._progress.items()}
+
+    def shutdown(self):
+        """Stops every worker and kills every scenario process now (an interrupted run)."""
+        with self._cond:
+            self._stopping = True
+            self._queue.clear()
+            self._cond.notify_all()
+        kill_all()
+        for t in self._threads:
+            t.join(timeout=5)
+        kill_orphans()
+
+    # -- workers --
+    def _next_job(self):
+        with self._cond:
+            while not self._stopping:
+                ready = [j for j in self._queue
+                         if self._running.get(j.backend.name, 0) < (j.backend.max_parallel or self.jobs)]
+                if ready:
+                    job = min(ready, key=lambda j: j.priority)
+                    self._queue.remove(job)
+                    self._running[job.backend.name] = self._running.get(job.backend.name, 0) + 1
+                    prog = self._progress[job.backend.name]
+                    if prog[2] is None:
+                        prog[2] = time.monotonic()
+                    return job
+                self._cond.wait(timeout=1.0)
+            return None
+
+    def _worker(self):
+        while True:
+            job = self._next_job()
+            if job is None:
+                return
+            try:
+                self._run(job)
+            except Exception as e:  # the runner's own failure (ENOSPC for a log...): say so per cell
+                for s in job.scenarios:
+                    self._deliver(Result(job.backend.name, s, "ERROR", f"the runner failed: {e!r}"), job)
+            finally:
+                with self._cond:
+                    self._running[job.backend.name] -= 1
+                    self._cond.notify_all()
+
+    def _run(self, job):
+        def on_execution(ex):
+            try:
+                expected = job.expected(ex.scenario)
+            except ConformError as e:  # a corrupt expected/ file: this cell cannot be judged
+                self._deliver(Result(ex.backend, ex.scenario, "ERROR", str(e), duration=ex.duration), job)
+                return
+            result = judge(ex, expected)
+            trace = f"traces/{ex.backend}/{ex.trace_path.name}"
+            if job.first is not None:  # the confirmation of a deviation
+                first, first_trace, batched = job.first[ex.scenario]
+                self._deliver(confirmed(first, result, first_trace, trace, batched), job)
+            elif result.verdict in RETRIED:
+                kept = _set_aside(ex)
+                with self._cond:
+                    self._queue.append(_Job(job.backend, [ex.scenario], job.paths, job.expected, True,
+                                            first={ex.scenario: (result, kept or trace, not job.isolated)},
+                                            priority=-1e12 + next(self._seq) * 1e-9))
+                    self._cond.notify_all()
+            else:
+                self._deliver(result, job)
+
+        run_process(job.backend, job.scenarios, job.paths, on_execution, stop=lambda: self._stopping)
+
+    def _deliver(self, result, job):
+        with self._cond:
+            self._results[(result.backend, result.scenario)] = result
+            prog = self._progress[result.backend]
+            prog[0] += 1
+            prog[3] = time.monotonic()
+            self._cond.notify_all()
+
+
+def _shard_size(n, jobs):
+    # At least one shard per worker when there are few scenarios; never more than SHARD_SIZE.
+    return max(1, min(SHARD_SIZE, -(-n // jobs)))
+
+
+def _set_aside(ex):
+    """Keeps a first attempt's trace and log beside the second's; returns the trace's path relative
+    to the results directory, or None when there was none."""
+    kept = None
+    for path, suffix in ((ex.trace_path, ".json"), (ex.log_path, ".log")):
+        if path.exists():
+            aside = path.with_name(path.name[:-len(suffix)] + ".attempt-1" + suffix)
+            path.replace(aside)
+            if suffix == ".json":
+                kept = f"traces/{ex.backend}/{aside.name}"
+    return kept
+
+
+def kill_all():
+    """Kills every scenario process group the runner started (and is still watching)."""
+    with _live_lock:
+        groups = list(_live.values())
+    for pgid in groups:
+        kill_group(pgid)
+
+
+def shutdown():
+    """For an interrupted run (SIGINT, SIGTERM): kills every scenario process group and whatever
+    escaped them, and removes the run's temporary directories. Safe to call more than once, from
+    any thread."""
+    for ex in list(_executors):
+        ex.shutdown()
+    kill_all()
+    kill_orphans()
+    for root in list(_tmp_roots):
+        shutil.rmtree(root, ignore_errors=True)
+        _tmp_roots.discard(root)
+
+
+_executors = []
+
+
+def new_executor(**kw):
+    ex = Executor(**kw)
+    _executors.append(ex)
+    return ex
+
+
+def temp_root(backend_name):
+    """A fresh directory for one backend's run (each process gets its own inside), removed by
+    shutdown() or remove_temp_root()."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"afunix-{backend_name}-"))
+    tmp.chmod(0o755)  # actors of the test identities create their directories inside
+    _tmp_roots.add(tmp)
+    return tmp
+
+
+def remove_temp_root(tmp):
+    shutil.rmtree(tmp, ignore_errors=True)
+    _tmp_roots.discard(Path(tmp))
+
+
+# ---- simple entry points ------------------------------------------------------------------------
+
+def run_scenarios(backend, scenarios, paths, expected, jobs=None, isolate=False):
+    """Verdicts of one backend's scenarios: {scenario: Result}. expected: scenario -> oracle trace or
+    None (a dict or a callable)."""
+    loader = expected.get if isinstance(expected, dict) else expected
+    ex = new_executor(jobs=jobs, isolate=isolate)
+    try:
+        ex.plan(backend, scenarios, paths, loader)
+        return {s: ex.result(backend, s) for s in scenarios}
+    finally:
+        ex.shutdown()
+        _executors.remove(ex)
+
+
+def run_scenario(backend, scenario, paths, expected):
+    """One scenario in a process of its own; a deviation is tried once more (FLAKY if it does not
+    repeat)."""
+    return run_scenarios(backend, [scenario], paths, {scenario: expected}, jobs=1, isolate=True)[scenario]

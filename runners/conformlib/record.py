@@ -8,33 +8,31 @@ kernel changes no byte; `check` proves it without writing.
 import json
 import os
 import platform
-import shutil
-import tempfile
 from pathlib import Path
 
 from . import builds, traces
 from .backends import load_backend
 from .errors import ConformError
-from .execute import Paths, execute, observed_trace
+from .execute import Paths, remove_temp_root, run_scenarios, temp_root
 from .scenarios import list_scenarios
 
 RECORDED = "RECORDED.json"
 
 
 def observe_natively(root, scenarios, revision="unknown"):
-    """Runs the scenarios on the native backend; returns {scenario: canonical text} or raises."""
+    """Runs the scenarios on the native backend (batched, as ./conform run does); returns
+    {scenario: canonical text} or raises."""
     native = load_backend(root / "runners" / "backends" / "native.toml")
-    tmp = Path(tempfile.mkdtemp(prefix="afunix-record-"))
-    tmp.chmod(0o755)
+    tmp = temp_root("record")
     trace_dir = tmp / "traces"
     trace_dir.mkdir()
     problems, out, kernel = [], {}, None
     try:
-        paths = Paths(root, trace_dir, tmp, revision)
+        results = run_scenarios(native, scenarios, Paths(root, trace_dir, tmp, revision), lambda s: None)
         for scenario in scenarios:
-            doc = observed_trace(execute(native, scenario, paths))
-            if not isinstance(doc, dict):
-                problems.append(f"{scenario}: {doc.verdict}: {doc.message}")
+            doc = results[scenario].trace
+            if doc is None:
+                problems.append(f"{scenario}: {results[scenario].verdict}: {results[scenario].message}")
             elif doc["status"] != "ran":
                 problems.append(f"{scenario}: UNSUPPORTED natively ({doc.get('reason')}); "
                                 "record as root so every scenario runs")
@@ -42,7 +40,7 @@ def observe_natively(root, scenarios, revision="unknown"):
                 out[scenario] = traces.canonical(doc)
                 kernel = kernel or doc["run"]
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_temp_root(tmp)
     if problems:
         raise ConformError("expected/", "cannot record the oracle:\n  " + "\n  ".join(problems))
     return out, kernel

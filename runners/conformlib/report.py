@@ -36,8 +36,8 @@ def _write_cells(out_dir, results, backends):
         rows.append({"backend": r.backend, "scenario": r.scenario, "area": area_of(r.scenario),
                      "verdict": r.verdict, "message": r.message, "duration": round(r.duration, 3),
                      "detail": rel})
-        if r.trace and r.trace.get("run"):
-            backends[r.backend].setdefault("run_info", r.trace["run"])
+        if r.run:
+            backends[r.backend].setdefault("run_info", r.run)
     return rows
 
 

@@ -12,7 +12,6 @@ finish() may be called by pytest at the end of its session or, when pytest could
 (killed, crashed, interrupted), by ./conform from the same files: both give the same document.
 """
 
-import dataclasses
 import datetime
 import fcntl
 import json
@@ -176,9 +175,10 @@ def temporary_dirs(results_dir):
         return []
 
 
-def finish(results_dir, partial_reason=None, coverage_file=None):
+def finish(results_dir, partial_reason=None, coverage_file=None, execution=None):
     """Writes results.json (and the matrix) from the header and the cells so far. Returns the
-    document, or None when the run selected nothing (then nothing is written)."""
+    document, or None when the run selected nothing (then nothing is written). execution: backend ->
+    how its cells ran (wall time, processes), from the executor."""
     from . import report  # report imports the execution layer; keep this module light
     from .execute import Result
 
@@ -190,21 +190,18 @@ def finish(results_dir, partial_reason=None, coverage_file=None):
     records = account(selected, read_cells(results_dir),
                       not_run=f"not run: {partial_reason}" if partial_reason else
                       "not run: no result reached the runner")
-    results = [as_result(r, Result) for r in records]
+    results = [Result.from_dict(r) for r in records]
     run_info = dict(header["run_info"])
     run_info["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     if coverage_file is not None:
         run_info["coverage"] = report.write_coverage(results_dir, header["scenarios"], coverage_file)
-    doc = report.write_results(results_dir, run_info, header["backends"], header["scenarios"], results,
+    backends = header["backends"]
+    for name, stats in (execution or {}).items():
+        if name in backends:
+            backends[name]["execution"] = stats
+    doc = report.write_results(results_dir, run_info, backends, header["scenarios"], results,
                                partial_reason=partial_reason)
     return doc
-
-
-def as_result(record, result_type):
-    names = {f.name for f in dataclasses.fields(result_type)}
-    result = result_type(**{k: v for k, v in record.items() if k in names and k != "trace"})
-    result.trace = {"run": record["run"]} if record.get("run") else None
-    return result
 
 
 def _write_atomically(path, text):
