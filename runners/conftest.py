@@ -7,6 +7,7 @@ each item waits for its cell's Result. The record of a run is our own results.js
 the end of the session), not pytest's output: see runners/conformlib/report.py.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -43,7 +44,7 @@ def pytest_addoption(parser):
     g.addoption("--expected", default=str(ROOT / "expected"), dest="afunix_expected",
                 help="directory of the oracle's traces")
     g.addoption("--jobs", type=int, default=0, dest="afunix_jobs",
-                help="scenario processes running at once (default: twice the cores)")
+                help="scenario processes running at once (default: three per core)")
     g.addoption("--isolate", action="store_true", dest="afunix_isolate",
                 help="one scenario-program process per scenario instead of batches")
 
@@ -191,9 +192,14 @@ class Progress:
             elif elapsed:
                 parts.append(f"{b} 0/{total} started")
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None and parts:
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if tr is None or not parts:
+            return
+        # Items run with their output captured: the progress line goes around the capture.
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             tr.ensure_newline()
             tr.write_line("afunix: " + "; ".join(parts))
+            tr.flush()
 
 
 def pytest_generate_tests(metafunc):

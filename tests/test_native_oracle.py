@@ -1,13 +1,10 @@
 """The oracle itself: native Linux must reproduce expected/ exactly, every time."""
 
 import json
-import subprocess
-import tempfile
-from pathlib import Path
 
 from conformlib import traces
 
-from conftest import BINARY, conform, expected_traces, needs_build, needs_root
+from conftest import ROOT, conform, expected_traces, needs_build, needs_root
 
 pytestmark = [needs_build, needs_root]
 
@@ -34,16 +31,21 @@ def test_rerecording_changes_no_byte():
 
 
 def test_twenty_native_runs_give_identical_traces():
-    oracle = {name: traces.behaviour(doc) for name, doc in expected_traces().items()}
+    """Batched, as ./conform runs them: many scenarios per process, in parallel processes."""
+    from conformlib import execute
+    from conformlib.backends import load_backend
+    native = load_backend(ROOT / "runners" / "backends" / "native.toml")
+    oracle = {name: traces.canonical(doc) for name, doc in expected_traces().items()}
+    names = sorted(oracle)
     for i in range(REPEATS):
-        with tempfile.TemporaryDirectory() as trace_dir, tempfile.TemporaryDirectory() as work:
-            Path(work).chmod(0o755)
-            env = {"AFUNIX_TRACE_DIR": trace_dir, "AFUNIX_WORKDIR": work, "PATH": "/usr/bin:/bin"}
-            subprocess.run([str(BINARY)], env=env, capture_output=True, timeout=600, check=True)
-            seen = {}
-            for path in Path(trace_dir).glob("*.json"):
-                doc = traces.load(path)
-                seen[doc["scenario"]] = traces.behaviour(doc)
-            differing = sorted(n for n in oracle if seen.get(n) != oracle[n])
+        tmp = execute.temp_root("oracle-test")
+        try:
+            trace_dir = tmp / "traces"
+            trace_dir.mkdir()
+            results = execute.run_scenarios(native, names, execute.Paths(ROOT, trace_dir, tmp), lambda s: None)
+            differing = sorted(n for n in names
+                               if results[n].trace is None or traces.canonical(results[n].trace) != oracle[n])
             assert not differing, f"run {i + 1} of {REPEATS}: differs from expected/ in {differing}"
-            assert list(Path(work).iterdir()) == [], "scenario directories left behind"
+            assert [p.name for p in tmp.iterdir()] == ["traces"], "scenario directories left behind"
+        finally:
+            execute.remove_temp_root(tmp)

@@ -186,11 +186,15 @@ class Announcer : public ::testing::EmptyTestEventListener {
   void OnTestStart(const ::testing::TestInfo& info) override {
     g_current = std::string(info.test_suite_name()) + "." + info.name();
     announce("begin " + g_current);
+    // For the backend's own code in this process and in the actors (fixtures that misbehave in one
+    // scenario, wrappers that log); gone again before the check below.
+    setenv("AFUNIX_SCENARIO", g_current.c_str(), 1);
   }
   void OnTestEnd(const ::testing::TestInfo&) override {
     std::string name = g_current;
     announce("end " + name);
     g_current.clear();
+    unsetenv("AFUNIX_SCENARIO");
     std::string what;
     if (children_left()) what = "running processes";
     std::string changed = State::now().changes_since(*g_baseline);

@@ -8,6 +8,7 @@
 //   error <scenario> <what>   the harness could not do its own work (a limit: EMFILE, ENOMEM, ENOSPC)
 //   dirty <scenario> <what>   it left process state behind; this process ends, the runner resumes
 //                             the rest of the batch in a fresh one
+// While a scenario runs, AFUNIX_SCENARIO names it (for backends and fixtures, never for scenarios).
 // Without AFUNIX_BATCH_FD (a user running the program by hand, an import on another system) none of
 // this happens and nothing is checked.
 #pragma once

@@ -379,7 +379,6 @@ void Scenario::run() {
       g_alone_fd = alone[0];
       // Who this process plays, for backends and fixtures that need to know (never for scenarios).
       setenv("AFUNIX_ROLE", spec.role.c_str(), 1);
-      setenv("AFUNIX_SCENARIO", name_.c_str(), 1);
       if (!spec.judged) setenv("AFUNIX_ATTACKER", "1", 1);
       Actor actor(spec.role, trace_fd);
       g_current_actor = &actor;

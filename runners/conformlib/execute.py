@@ -36,13 +36,14 @@ from .backends import expand
 from .errors import ConformError
 from .scenarios import area_of, what_it_said
 
-# Deadlines, scaled by the backend's timeout_multiplier. The harness ends a scenario's actors at its
-# own scenario deadline (context.cc: scenario_timeout_ms) and reports which actor hung; the runner
-# waits a little longer and kills the whole process group only when the harness hangs too. A process
-# also gets a moment to start (qemu, proot and bwrap set up before the first scenario begins).
-HARNESS_SCENARIO_DEADLINE_S = 20
-RUNNER_GRACE_S = 10
-START_ALLOWANCE_S = 10
+# Deadlines, scaled by the backend's timeout_multiplier, derived from what scenarios take (natively
+# the slowest takes 0.22 s; context.cc says how the harness's own deadlines follow from it). The
+# harness ends a scenario's actors at its scenario deadline (4 s) and reports which actor hung; the
+# runner waits a little longer and kills the whole process group only when the harness hangs too. A
+# process also gets a moment to start (qemu, proot and bwrap set up before the first scenario).
+HARNESS_SCENARIO_DEADLINE_S = 4
+RUNNER_GRACE_S = 2
+START_ALLOWANCE_S = 5
 PR_SET_CHILD_SUBREAPER = 36
 
 VERDICTS = ("PASS", "FAIL", "FLAKY", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
@@ -69,8 +70,9 @@ LIMITS = {
 
 
 def default_jobs():
-    """Parallel shards: twice the cores, since scenarios spend much of their time asleep."""
-    return 2 * (os.cpu_count() or 1)
+    """Parallel shards: three per core, since scenarios spend much of their time asleep (watchdogs,
+    deadlines, emulations waiting for each other)."""
+    return 3 * (os.cpu_count() or 1)
 
 
 # ---- results ------------------------------------------------------------------------------------
@@ -206,6 +208,16 @@ def kill_group(pgid):
 
 
 def _children():
+    """This process's children: from each of its threads' children lists where the kernel has them
+    (a few small files), else from a scan of every process."""
+    try:
+        found = []
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as f:
+                found.extend(int(p) for p in f.read().split())
+        return found
+    except (OSError, ValueError):
+        pass
     me = os.getpid()
     found = []
     for entry in os.listdir("/proc"):
@@ -376,11 +388,12 @@ def _read_all(fd):
     return chunks
 
 
-def run_process(backend, scenarios, paths, on_execution, stop=lambda: False):
+def run_process(backend, scenarios, paths, on_execution, stop=lambda: False, started=None):
     """Runs `scenarios` in scenario-program processes, one after the other as needed: a process that
     crashes, hangs, or ends because a scenario left state behind is followed by a fresh one for the
     scenarios it did not finish. on_execution(Execution) is called for each scenario as it ends.
-    With a single scenario this is one isolated process, as it always was."""
+    With a single scenario this is one isolated process, as it always was. started() is called for
+    each process started."""
     remaining = list(scenarios)
     deadline_s = runner_deadline(backend)
     while remaining and not stop():
@@ -390,6 +403,8 @@ def run_process(backend, scenarios, paths, on_execution, stop=lambda: False):
             except FileNotFoundError:
                 pass
         p = Process(backend, remaining, paths)
+        if started:
+            started()
         if not p.start():
             for s in remaining:
                 on_execution(_execution(backend, s, paths, p, start_error=p.start_error))
@@ -639,6 +654,7 @@ class Executor:
         self._threads = []
         self._stopping = False
         self._progress = {}  # backend -> [done, total, first start, last end]
+        self._processes = {}  # backend -> scenario-program processes started
         self._seq = itertools.count()
 
     # -- planning --
@@ -701,6 +717,12 @@ class Executor:
         now = time.monotonic()
         with self._cond:
             return {b: (d, t, (now - s) if s else 0.0, (e - s) if (s and e and d == t) else None)
+                    for b, (d, t, s, e) in self._progress.items()}
+
+    def stats(self):
+        """backend -> {"wall_s": first start to last result, "processes": how many were started}."""
+        with self._cond:
+            return {b: {"wall_s": round((e - s) if s and e else 0.0, 3), "processes": self._processes.get(b, 0)}
                     for b, (d, t, s, e) in self._progress.items()}
 
     def shutdown(self):
@@ -768,7 +790,12 @@ class Executor:
             else:
                 self._deliver(result, job)
 
-        run_process(job.backend, job.scenarios, job.paths, on_execution, stop=lambda: self._stopping)
+        def started():
+            with self._cond:
+                self._processes[job.backend.name] = self._processes.get(job.backend.name, 0) + 1
+
+        run_process(job.backend, job.scenarios, job.paths, on_execution, stop=lambda: self._stopping,
+                    started=started)
 
     def _deliver(self, result, job):
         with self._cond:
