@@ -472,9 +472,14 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
                 current_since = time.monotonic()
             elif word == "error" and name in wanted:
                 errors.setdefault(name, what)
-            elif word == "dirty":
-                capture_for().add(f"\n[afunix runner: {name} left {what} in the scenario program; the "
-                                  "next scenario runs in a fresh process]\n".encode())
+            elif word == "dirty" and name in done:  # said after its end: its log is written
+                note = (f"\n[afunix runner: {name} left {what} in the scenario program; the next "
+                        "scenario runs in a fresh process]\n")
+                try:
+                    with open(paths.trace_dir / (traces.file_name(name)[:-5] + ".log"), "a") as log:
+                        log.write(note)
+                except OSError:
+                    pass
             else:
                 capture_for().add(b"[afunix runner: unexpected line on the harness channel: " + raw[:200] + b"]\n")
 
