@@ -89,7 +89,8 @@ def test_accounting_lists_every_selected_cell_exactly_once():
 @needs_build
 @needs_root
 def test_a_worker_that_dies_gives_error_cells_not_a_backend_not_run(tmp_path):
-    proc, results = run(tmp_path, "-j", "2", "--", "-k", TWO, backend="fixture-kill-runner", fixtures=True)
+    # pytest-xdist workers (-n): the fixture kills the worker that runs the cell, not the run.
+    proc, results = run(tmp_path, "--", "-n", "2", "-k", TWO, backend="fixture-kill-runner", fixtures=True)
     doc = results_of(results)
     assert sorted(cells(doc)) == sorted(("fixture-kill-runner", s) for s in TWO_NAMES)
     assert {r["verdict"] for r in doc["results"]} == {"ERROR"}

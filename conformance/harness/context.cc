@@ -188,7 +188,7 @@ int scratch_file() {
 
 void fatal(const char* what) {
   // The runner reports this as the harness's own failure (a limit it hit), not the backend's.
-  batch::harness_error(std::string(what) + ": " + errno_name(errno) + " (" + std::strerror(errno) + ")");
+  batch::harness_error(std::string(what) + ": " + std::strerror(errno) + " (" + errno_name(errno) + ")");
   std::abort();
 }
 

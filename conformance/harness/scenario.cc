@@ -201,8 +201,8 @@ Scenario::Scenario() {
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) {
-    std::string why = "cannot create a scenario directory under " + base + ": " + errno_name(errno) +
-                      " (" + strerror(errno) + ")";
+    std::string why = "cannot create a scenario directory under " + base + ": " + strerror(errno) +
+                      " (" + errno_name(errno) + ")";
     batch::harness_error(why);
     ADD_FAILURE() << why;
     return;
@@ -319,7 +319,7 @@ void Scenario::write_trace(const std::string& status, const std::string& reason,
   }
   if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
     if (written) err = errno;
-    std::string why = "cannot write trace " + tmp + ": " + errno_name(err) + " (" + strerror(err) + ")";
+    std::string why = "cannot write trace " + tmp + ": " + strerror(err) + " (" + errno_name(err) + ")";
     ::unlink(tmp.c_str());
     batch::harness_error(why);
     ADD_FAILURE() << why;

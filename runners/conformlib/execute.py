@@ -453,7 +453,7 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
         try:
             ex.log_path.write_bytes(data)
         except OSError as e:
-            ex.harness_error = ex.harness_error or f"cannot write {ex.log_path}: {errno.errorcode.get(e.errno, e.errno)} ({e.strerror})"
+            ex.harness_error = ex.harness_error or f"cannot write {ex.log_path}: {e.strerror} ({errno.errorcode.get(e.errno, e.errno)})"
         done.add(name)
         on_execution(ex)
 
@@ -537,7 +537,7 @@ def _tail(data, lines=8):
 
 def _limit_named(what):
     for name, limit in LIMITS.items():
-        if name in what:
+        if f"({name})" in what:
             return f" ({limit})"
     return ""
 
@@ -547,8 +547,10 @@ def observed_trace(ex):
     if ex.start_error:
         raise NotJudged("ERROR", ex.start_error)
     if ex.harness_error:
-        raise NotJudged("ERROR", f"harness limit{_limit_named(ex.harness_error)}: {ex.harness_error}; "
-                                 "the harness could not do its own work, so the backend was not judged")
+        limit = _limit_named(ex.harness_error)
+        raise NotJudged("ERROR", (f"harness limit{limit}: " if limit or "limit" in ex.harness_error else
+                                  "the harness could not do its own work: ") + ex.harness_error
+                        + "; the backend was not judged")
     if ex.timed_out:
         raise NotJudged("TIMEOUT", f"the scenario program was still running after {ex.timeout:.0f} s; "
                                    "its process group was killed")
