@@ -290,6 +290,13 @@ def processes_with(marker):
     return found
 
 
+def cmdline(pid):
+    try:  # the process may end between the listing and the read (a scenario killed at its deadline)
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 @needs_build
 @needs_root
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -304,8 +311,7 @@ def test_an_interrupt_while_a_scenario_hangs_stops_everything_and_writes_partial
     try:
         # Wait (bounded) until the hanging scenario's processes exist: the sleeps of hang_forever.sh.
         for _ in range(600):
-            if any(b"sleep" in Path(f"/proc/{p}/cmdline").read_bytes() for p in processes_with(marker)
-                   if Path(f"/proc/{p}/cmdline").exists()):
+            if any(b"sleep" in cmdline(p) for p in processes_with(marker)):
                 break
             time.sleep(0.1)
         else:
