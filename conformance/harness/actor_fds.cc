@@ -1,6 +1,5 @@
-// Descriptors, files and signals: what an actor needs to say which file a received descriptor is,
-// whether a flag survived, whether a signal came.
-#include <dirent.h>
+// Actor, "Descriptors and files" (scenario.h): what an actor needs to say which file a descriptor
+// is, whether a flag survived, how many more descriptors fit.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -26,84 +25,6 @@
 
 namespace afunix {
 namespace util {
-
-std::string describe_fd(int fd, bool flags) {
-  if (fd < 0) return "fd " + std::to_string(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return "closed";
-  std::string label = context::object_label(st.st_dev, st.st_ino);
-  if (label.empty()) label = "unknown " + file_type_name(st.st_mode);
-  if (flags) {
-    int fdflags = ::fcntl(fd, F_GETFD);
-    if (fdflags >= 0 && (fdflags & FD_CLOEXEC)) label += " cloexec";
-  }
-  return label;
-}
-
-std::string describe_fds(const std::vector<int>& fds, bool flags) {
-  std::vector<std::string> items;
-  std::string last;
-  int run = 0;
-  auto flush = [&] {
-    if (run == 1) items.push_back(last);
-    if (run > 1) items.push_back(last + "*" + std::to_string(run));
-  };
-  for (int fd : fds) {
-    std::string d = describe_fd(fd, flags);
-    if (run > 0 && d == last) {
-      ++run;
-      continue;
-    }
-    flush();
-    last = d;
-    run = 1;
-  }
-  flush();
-  return json_list(items);
-}
-
-std::string pidfd_process(int pidfd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Pid:", 0) == 0) {
-      long pid = std::strtol(line.c_str() + 4, nullptr, 10);
-      if (pid == -1) return "exited";
-      return context::pid_name(static_cast<pid_t>(pid));
-    }
-  }
-  return "unknown";
-}
-
-int count_open_fds() {
-  // The kernel lists them: a few syscalls, where probing every number up to the descriptor limit
-  // cost thousands per call (and, under ptrace, most of a scenario's time). The directory's own
-  // descriptor is not counted.
-  for (const char* listing : {"/proc/self/fd", "/dev/fd"}) {
-    DIR* dir = ::opendir(listing);
-    if (!dir) continue;
-    int n = 0;
-    while (const dirent* e = ::readdir(dir))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(dir);
-    return n - 1;
-  }
-  // Neither exists: probe, bounded. Descriptors opened before a lowered limit may sit above it.
-  rlimit rl{};
-  getrlimit(RLIMIT_NOFILE, &rl);
-  int limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 4096 ? 4096 : static_cast<int>(rl.rlim_cur);
-  limit = std::max(limit, 1024);
-  int n = 0;
-  for (int fd = 0; fd < limit; ++fd)
-    if (::fcntl(fd, F_GETFD) >= 0) ++n;
-  return n;
-}
-
-std::string filler(size_t n) {
-  std::string s(n, '.');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
-  return s;
-}
 
 }  // namespace util
 
@@ -175,43 +96,6 @@ int Actor::open(const std::string& path, int flags, unsigned mode) {
   return fd;
 }
 
-std::string Actor::read(int fd, size_t max) {
-  Guarded buf(max);
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::read(fd, buf.data_or_null(), max);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
-  Obs o("read");
-  o.num("max", static_cast<long long>(max));
-  util::count_or_error(o, r, err, blocked);
-  std::string data = r > 0 ? std::string(buf.data(), std::min<size_t>(r, max)) : "";
-  if (r > 0) o.str("data", escape_bytes(data));
-  Overruns().check(buf, "data").add_to(o);
-  record(o.encode());
-  return data;
-}
-
-long Actor::write(int fd, const std::string& data) {
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::write(fd, data.data(), data.size());
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
-  Obs o("write");
-  o.str("data", escape_bytes(data));
-  record(util::count_or_error(o, r, err, blocked).encode());
-  return r;
-}
-
 std::string Actor::pread(int fd, size_t max, long offset) {
   Guarded buf(max);
   long r = ::pread(fd, buf.data_or_null(), max, offset);
@@ -254,19 +138,6 @@ int Actor::mknod(const std::string& path, unsigned mode) {
              .str("result", outcome(r, err))
              .encode());
   return r;
-}
-
-int Actor::ioctl(int fd, unsigned long request) {
-  int value = -1;
-  int r = ::ioctl(fd, request, &value);
-  int err = errno;
-  std::string name = request == FIONREAD ? "FIONREAD" : request == TIOCOUTQ ? "SIOCOUTQ"
-                                                                            : "ioctl-" + std::to_string(request);
-  Obs o("ioctl");
-  o.str("request", name).str("result", outcome(r, err));
-  if (r >= 0) o.num("value", value);
-  record(o.encode());
-  return r < 0 ? -1 : value;
 }
 
 // ---- /proc/net/unix -------------------------------------------------------------------------
@@ -315,39 +186,6 @@ void Actor::proc_net_unix(int fd) {
     return;
   }
   record(o.str("result", "not listed").encode());
-}
-
-// ---- signals --------------------------------------------------------------------------------
-
-namespace {
-volatile sig_atomic_t g_caught[65];
-void count_signal(int sig) {
-  if (sig > 0 && sig < 65) g_caught[sig] = g_caught[sig] + 1;
-}
-}  // namespace
-
-void Actor::catch_signal(int sig) {
-  struct sigaction sa {};
-  sa.sa_handler = count_signal;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  int r = sigaction(sig, &sa, nullptr);
-  int err = errno;
-  record(Obs("catch_signal").str("signal", signal_name(sig)).str("result", outcome(r, err)).encode());
-}
-
-void Actor::caught(int sig) {
-  int n = sig > 0 && sig < 65 ? g_caught[sig] : 0;
-  record(Obs("caught").str("signal", signal_name(sig)).num("count", n).encode());
-}
-
-int Actor::set_async(int fd) {
-  int r = ::fcntl(fd, F_SETOWN, getpid());
-  int flags = r < 0 ? -1 : ::fcntl(fd, F_GETFL);
-  if (flags >= 0) r = ::fcntl(fd, F_SETFL, flags | O_ASYNC);
-  int err = errno;
-  record(Obs("set_async").str("result", outcome(flags < 0 ? -1 : r, err)).encode());
-  return r;
 }
 
 }  // namespace afunix

@@ -1,5 +1,5 @@
-// Connected pairs of every kind, and the message calls: sendto/recvfrom, sendmsg/recvmsg with
-// ancillary data, sendmmsg/recvmmsg, and filling or draining a socket.
+// Actor, "Messages" (scenario.h): send/recv beyond the basics, sendto/recvfrom, sendmsg/recvmsg
+// with ancillary data, sendmmsg/recvmmsg, filling or draining a socket, read/write.
 #include <fcntl.h>
 #include <pthread.h>
 #include <poll.h>
@@ -58,207 +58,31 @@ Msg& Msg::to(const Addr& addr) {
   return *this;
 }
 
-void util::record_address(Obs& o, const char* key, const char* len_key, const char* buf, size_t bufsize,
-                          socklen_t reported) {
-  struct {
-    sockaddr_un un;
-    char slack[16];
-  } tmp{};
-  const size_t path = offsetof(sockaddr_un, sun_path);
-  size_t visible = std::min<size_t>(std::min<size_t>(reported, bufsize), sizeof tmp.un);
-  std::memcpy(&tmp, buf, visible);
-  const bool abstract = visible > path && tmp.un.sun_path[0] == '\0';
-  if (reported <= bufsize) {
-    o.str(key, context::address_name(reinterpret_cast<sockaddr*>(&tmp), static_cast<socklen_t>(visible)));
-  } else if (abstract) {
-    // The start of an abstract name is the run tag or random autobind digits: say only how much.
-    o.str(key, "@<" + std::to_string(visible - path - 1) + " bytes>");
-  } else {
-    // What the buffer holds of a pathname (nothing when only the family fit).
-    o.str(key, visible > path ? escape_bytes(std::string(tmp.un.sun_path, visible - path)) : "");
-  }
-  long len = reported;
-  const std::string& tag = context::run_tag();
-  if (abstract && !tag.empty() && reported > path + tag.size()) {
-    size_t shown = std::min(visible - path - 1, tag.size());
-    if (std::memcmp(tmp.un.sun_path + 1, tag.data(), shown) == 0) len -= static_cast<long>(tag.size());
-  }
-  o.num(len_key, len);
-}
-
-namespace {
-
-Addr kernel_name(int fd) {
-  sockaddr_un addr{};
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return Addr::autobind();
-  return Addr::from_kernel(reinterpret_cast<sockaddr*>(&addr), len);
-}
-
-bool wait_ready(int fd, short events) {
-  pollfd p{fd, events, 0};
-  int r;
-  do {
-    r = ::poll(&p, 1, context::event_timeout_ms());
-  } while (r < 0 && errno == EINTR);
-  return r > 0;
-}
-
-int set_blocking(int fd, bool nonblocking) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) return -1;
-  return ::fcntl(fd, F_SETFL, nonblocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
-}
-
-}  // namespace
-
-// ---- pairs ----------------------------------------------------------------------------------
-
-Pair Actor::pair(const SocketKind& kind) {
-  int serial = context::next_serial();
-  std::string suffix = serial == 1 ? "" : std::to_string(serial);
-  const std::string xname = "x" + suffix, yname = "y" + suffix;
-  Pair p;
-  std::string failed;  // the step that failed, empty on success
-  int err = 0;
-  auto fail = [&](const char* step) {
-    if (failed.empty()) {
-      failed = step;
-      err = errno;
-    }
-  };
-  auto address = [&](const std::string& name) {
-    return kind.naming == Naming::Pathname   ? Addr::path(name + ".sock")
-           : kind.naming == Naming::Abstract ? Addr::abstract(name)
-                                             : Addr::autobind();
-  };
-
-  if (kind.naming == Naming::Socketpair) {
-    int fds[2];
-    if (::socketpair(AF_UNIX, kind.type | (kind.nonblocking ? SOCK_NONBLOCK : 0), 0, fds) == 0) {
-      p.x = fds[0];
-      p.y = fds[1];
-    } else {
-      fail("socketpair");
-    }
-  } else if (kind.connection_oriented()) {
-    // The client connects (blocking) from a second thread while this one accepts, as two
-    // processes would: an emulation whose connect() completes only together with the server's
-    // accept() (a handshake) still makes its pair. The accept is under the watchdog, which only
-    // this thread receives; a client still stuck after it is shut down.
-    int l = ::socket(AF_UNIX, kind.type, 0);
-    if (l < 0) fail("socket");
-    if (failed.empty() && ::bind(l, address(yname).sa(), address(yname).len()) != 0) fail("bind");
-    if (failed.empty() && ::listen(l, 1) != 0) fail("listen");
-    Addr server = kernel_name(l);
-    if (failed.empty() && (p.x = ::socket(AF_UNIX, kind.type, 0)) < 0) fail("socket");
-    if (failed.empty()) {
-      int client_err = 0;
-      std::promise<void> connected;
-      std::future<void> client_done = connected.get_future();
-      std::thread client([&, x = p.x] {
-        sigset_t alarm;
-        sigemptyset(&alarm);
-        sigaddset(&alarm, SIGALRM);
-        pthread_sigmask(SIG_BLOCK, &alarm, nullptr);
-        if (::connect(x, server.sa(), server.len()) != 0) client_err = errno;
-        connected.set_value();
-      });
-      if (!wait_ready(l, POLLIN)) {
-        fail("poll listener");
-      } else {
-        Watchdog w;
-        p.y = ::accept4(l, nullptr, nullptr, kind.nonblocking ? SOCK_NONBLOCK : 0);
-        if (p.y < 0) fail(w.blocked(p.y, errno) ? "accept blocked" : "accept");
-      }
-      const auto op_timeout = std::chrono::milliseconds(context::op_timeout_ms());
-      if (client_done.wait_for(op_timeout) != std::future_status::ready) {
-        ::shutdown(p.x, SHUT_RDWR);
-        if (failed.empty()) {
-          failed = "connect blocked";
-          err = EINTR;
-        }
-      }
-      client.join();
-      if (failed.empty() && client_err) {
-        failed = "connect";
-        err = client_err;
-      }
-    }
-    if (failed.empty() && set_blocking(p.x, kind.nonblocking) != 0) fail("fcntl");
-    if (l >= 0) ::close(l);
-  } else {
-    // Datagrams: both ends named, each connected to the other.
-    p.y = ::socket(AF_UNIX, kind.type, 0);
-    p.x = ::socket(AF_UNIX, kind.type, 0);
-    if (p.x < 0 || p.y < 0) fail("socket");
-    if (failed.empty() && ::bind(p.y, address(yname).sa(), address(yname).len()) != 0) fail("bind");
-    if (failed.empty() && ::bind(p.x, address(xname).sa(), address(xname).len()) != 0) fail("bind");
-    Addr yaddr = kernel_name(p.y), xaddr = kernel_name(p.x);
-    if (failed.empty() && ::connect(p.x, yaddr.sa(), yaddr.len()) != 0) fail("connect");
-    if (failed.empty() && ::connect(p.y, xaddr.sa(), xaddr.len()) != 0) fail("connect");
-    if (failed.empty() && kind.nonblocking &&
-        (set_blocking(p.x, true) != 0 || set_blocking(p.y, true) != 0))
-      fail("fcntl");
-  }
-
-  Obs o("pair");
-  o.str("kind", kind.name);
-  if (failed.empty()) {
-    o.str("result", "ok");
-    label(p.x, xname);
-    label(p.y, yname);
-  } else {
-    o.str("result", failed + ": " + errno_name(err));
-    if (p.x >= 0) ::close(p.x);
-    if (p.y >= 0) ::close(p.y);
-    p = Pair{};
-  }
-  record(o.encode());
-  return p;
-}
-
 // ---- sendto / recvfrom ----------------------------------------------------------------------
 
 long Actor::sendto(int fd, const std::string& data, const Addr& to, int flags) {
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::sendto(fd, data.data(), data.size(), flags, to.sa(), to.len());
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+  Returned r = under_watchdog([&] { return ::sendto(fd, data.data(), data.size(), flags, to.sa(), to.len()); });
   Obs o("sendto");
   o.str("data", escape_bytes(data)).str("to", to.label());
   if (flags) o.str("flags", msg_flags_name(flags));
-  record(count_or_error(o, r, err, blocked).encode());
-  return r;
+  record(count_or_error(o, r).encode());
+  return r.ret;
 }
 
 std::string Actor::recvfrom(int fd, size_t max, size_t name_bytes, int flags) {
   Guarded buf(max);
   Guarded name(name_bytes, 0x5a);
   socklen_t namelen = static_cast<socklen_t>(name_bytes);
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::recvfrom(fd, buf.data_or_null(), max, flags,
+  Returned r = under_watchdog([&] { return ::recvfrom(fd, buf.data_or_null(), max, flags,
                    name_bytes ? reinterpret_cast<sockaddr*>(name.data()) : nullptr,
-                   name_bytes ? &namelen : nullptr);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+                   name_bytes ? &namelen : nullptr); });
   Obs o("recvfrom");
   o.num("max", static_cast<long long>(max)).num("name", static_cast<long long>(name_bytes));
   if (flags) o.str("flags", msg_flags_name(flags));
-  count_or_error(o, r, err, blocked);
-  std::string data = r > 0 ? std::string(buf.data(), std::min<size_t>(r, max)) : "";
-  if (r > 0) o.str("data", escape_bytes(data));
-  if (r >= 0 && !blocked && name_bytes) util::record_address(o, "from", "fromlen", name.data(), name_bytes, namelen);
+  count_or_error(o, r);
+  std::string data = r.ret > 0 ? std::string(buf.data(), std::min<size_t>(r.ret, max)) : "";
+  if (r.ret > 0) o.str("data", escape_bytes(data));
+  if (r.ok() && name_bytes) util::record_address(o, "from", "fromlen", name.data(), name_bytes, namelen);
   Overruns().check(buf, "data").check(name, "name").add_to(o);
   record(o.encode());
   return data;
@@ -312,15 +136,7 @@ long Actor::sendmsg(int fd, const Msg& m) {
     msg.msg_control = ctl;
     msg.msg_controllen = controllen;
   }
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::sendmsg(fd, &msg, m.flags_);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+  Returned r = under_watchdog([&] { return ::sendmsg(fd, &msg, m.flags_); });
   Obs o("sendmsg");
   if (m.iov_.size() == 1) {
     o.str("data", escape_bytes(m.iov_[0]));
@@ -340,8 +156,8 @@ long Actor::sendmsg(int fd, const Msg& m) {
   if (m.has_rights_) o.json("rights", util::describe_fds(m.rights_, false));
   if (!m.cmsg_len_label_.empty()) o.str("cmsg_len", m.cmsg_len_label_);
   if (m.flags_) o.str("flags", msg_flags_name(m.flags_));
-  record(count_or_error(o, r, err, blocked).encode());
-  return r;
+  record(count_or_error(o, r).encode());
+  return r.ret;
 }
 
 Received Actor::recvmsg(int fd, const Recv& how) {
@@ -365,19 +181,11 @@ Received Actor::recvmsg(int fd, const Recv& how) {
   msg.msg_flags = how.preset_;
   const bool track_fds = !how.room_.is_none();
   int open_before = track_fds ? util::count_open_fds() : 0;
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::recvmsg(fd, &msg, how.flags_);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+  Returned r = under_watchdog([&] { return ::recvmsg(fd, &msg, how.flags_); });
   int installed = track_fds ? util::count_open_fds() - open_before : 0;
 
   Received got;
-  got.result = blocked ? -1 : r;
+  got.result = r.blocked ? -1 : r.ret;
   got.msg_flags = msg.msg_flags;
   Obs o("recvmsg");
   if (how.iov_.size() == 1) {
@@ -391,10 +199,10 @@ Received Actor::recvmsg(int fd, const Recv& how) {
   if (!how.room_.is_none()) o.str("room", how.room_.label());
   if (how.flags_) o.str("flags", msg_flags_name(how.flags_));
   if (how.preset_) o.str("preset_msg_flags", msg_flags_name(how.preset_));
-  count_or_error(o, r, err, blocked);
-  if (r >= 0 && !blocked) {
+  count_or_error(o, r);
+  if (r.ok()) {
     // The data as it landed in each buffer.
-    size_t left = static_cast<size_t>(r);
+    size_t left = static_cast<size_t>(r.ret);
     std::vector<std::string> parts;
     for (Guarded& g : bufs) {
       size_t n = std::min(left, g.size());
@@ -403,7 +211,7 @@ Received Actor::recvmsg(int fd, const Recv& how) {
       left -= n;
     }
     if (bufs.size() == 1) {
-      if (r > 0) o.str("data", escape_bytes(got.data));
+      if (r.ret > 0) o.str("data", escape_bytes(got.data));
     } else {
       std::vector<std::string> escaped;
       for (const std::string& part : parts) escaped.push_back(escape_bytes(part));
@@ -479,28 +287,20 @@ int Actor::sendmmsg(int fd, const std::vector<std::string>& messages, int flags)
     hdrs[i].msg_hdr.msg_iov = &iov[i];
     hdrs[i].msg_hdr.msg_iovlen = 1;
   }
-  int r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::sendmmsg(fd, hdrs.data(), static_cast<unsigned>(hdrs.size()), flags);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+  Returned r = under_watchdog([&] { return ::sendmmsg(fd, hdrs.data(), static_cast<unsigned>(hdrs.size()), flags); });
   Obs o("sendmmsg");
   std::vector<std::string> escaped;
   for (const std::string& m : messages) escaped.push_back(escape_bytes(m));
   o.json("messages", util::json_list(escaped));
   if (flags) o.str("flags", msg_flags_name(flags));
-  count_or_error(o, r, err, blocked);
-  if (r > 0 && !blocked) {
+  count_or_error(o, r);
+  if (r.ret > 0 && !r.blocked) {
     std::string sent = "[";
-    for (int i = 0; i < r; ++i) sent += (i ? "," : "") + std::to_string(hdrs[i].msg_len);
+    for (int i = 0; i < r.ret; ++i) sent += (i ? "," : "") + std::to_string(hdrs[i].msg_len);
     o.json("sent", sent + "]");
   }
   record(o.encode());
-  return r;
+  return r.ret;
 }
 
 int Actor::recvmmsg(int fd, unsigned count, size_t max, int flags) {
@@ -514,22 +314,14 @@ int Actor::recvmmsg(int fd, unsigned count, size_t max, int flags) {
     hdrs[i].msg_hdr.msg_iov = &iov[i];
     hdrs[i].msg_hdr.msg_iovlen = 1;
   }
-  int r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::recvmmsg(fd, hdrs.data(), count, flags, nullptr);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+  Returned r = under_watchdog([&] { return ::recvmmsg(fd, hdrs.data(), count, flags, nullptr); });
   Obs o("recvmmsg");
   o.num("count", count).num("max", static_cast<long long>(max));
   if (flags) o.str("flags", msg_flags_name(flags));
-  count_or_error(o, r, err, blocked);
-  if (r > 0 && !blocked) {
+  count_or_error(o, r);
+  if (r.ret > 0 && !r.blocked) {
     std::vector<std::string> got;
-    for (int i = 0; i < r; ++i) {
+    for (int i = 0; i < r.ret; ++i) {
       got.push_back(Obs::object()
                         .str("data", escape_bytes(std::string(bufs[i].data(), std::min<size_t>(hdrs[i].msg_len, max))))
                         .str("msg_flags", msg_flags_name(hdrs[i].msg_hdr.msg_flags))
@@ -543,29 +335,21 @@ int Actor::recvmmsg(int fd, unsigned count, size_t max, int flags) {
   for (Guarded& g : bufs) over.check(g, "data");
   over.add_to(o);
   record(o.encode());
-  return r;
+  return r.ret;
 }
 
 // ---- bulk -----------------------------------------------------------------------------------
 
 long Actor::send_bytes(int fd, size_t n, int flags) {
   std::string data = util::filler(n);
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = ::send(fd, data.data(), n, flags);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+  Returned r = under_watchdog([&] { return ::send(fd, data.data(), n, flags); });
   Obs o("send_bytes");
   o.num("bytes", static_cast<long long>(n));
   if (flags) o.str("flags", msg_flags_name(flags));
-  if (blocked || r < 0) o.str("result", outcome(r, err, blocked));
-  else o.str("result", static_cast<size_t>(r) == n ? "all" : "partial");
+  if (r.blocked || r.ret < 0) o.str("result", outcome(r));
+  else o.str("result", static_cast<size_t>(r.ret) == n ? "all" : "partial");
   record(o.encode());
-  return r;
+  return r.ret;
 }
 
 void Actor::fill(int fd, size_t chunk) {
@@ -610,6 +394,29 @@ void Actor::drain(int fd) {
     got += r + 1;
   }
   record(Obs("drain").str("received", got ? "some" : "none").str("result", stop).encode());
+}
+
+// ---- read / write ---------------------------------------------------------------------------
+
+std::string Actor::read(int fd, size_t max) {
+  Guarded buf(max);
+  Returned r = under_watchdog([&] { return ::read(fd, buf.data_or_null(), max); });
+  Obs o("read");
+  o.num("max", static_cast<long long>(max));
+  util::count_or_error(o, r);
+  std::string data = r.ret > 0 ? std::string(buf.data(), std::min<size_t>(r.ret, max)) : "";
+  if (r.ret > 0) o.str("data", escape_bytes(data));
+  Overruns().check(buf, "data").add_to(o);
+  record(o.encode());
+  return data;
+}
+
+long Actor::write(int fd, const std::string& data) {
+  Returned r = under_watchdog([&] { return ::write(fd, data.data(), data.size()); });
+  Obs o("write");
+  o.str("data", escape_bytes(data));
+  record(util::count_or_error(o, r).encode());
+  return r.ret;
 }
 
 }  // namespace afunix

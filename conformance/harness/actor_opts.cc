@@ -1,5 +1,7 @@
-// Socket options: set, read back, and decoded by name, so that a trace says SO_TYPE is
-// "SOCK_STREAM" and SO_PEERCRED's pid is "server", whatever the ABI's struct sizes are.
+// Actor, "Socket options and ioctls" (scenario.h): set, read back, and decoded by name, so that a
+// trace says SO_TYPE is "SOCK_STREAM" and SO_PEERCRED's pid is "server", whatever the ABI's struct
+// sizes are.
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -115,30 +117,23 @@ void decode(Obs& o, int level, int option, const char* p, socklen_t n) {
 int get(Actor& a, int fd, int level, int option, socklen_t optlen, bool explicit_len) {
   Guarded buf(optlen, 0x5a);
   socklen_t len = optlen;
-  int r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;  // an emulation may wait for its peer before it can answer
-    r = ::getsockopt(fd, level, option, buf.data_or_null(), &len);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
+  // An emulation may wait for its peer before it can answer.
+  Returned r = under_watchdog([&] { return ::getsockopt(fd, level, option, buf.data_or_null(), &len); });
   Obs o("getsockopt");
   option_fields(o, level, option);
   if (explicit_len) o.num("optlen", optlen);
-  o.str("result", outcome(r, err, blocked));
-  if (r == 0 && !blocked) {
+  o.str("result", outcome(r));
+  if (r.ok()) {
     if (explicit_len) o.num("optlen_out", len);
     decode(o, level, option, buf.data(), std::min(len, optlen));
-  } else if (r < 0 && err == ERANGE && level == SOL_SOCKET && option == SO_PEERGROUPS) {
+  } else if (r.ret < 0 && r.err == ERANGE && level == SOL_SOCKET && option == SO_PEERGROUPS) {
     o.num("groups_needed", static_cast<long long>(len / sizeof(gid_t)));
   }
   Overruns().check(buf, "optval").add_to(o);
   a.record(o.encode());
   int value = 0;
-  if (r == 0 && len >= sizeof(int)) std::memcpy(&value, buf.data(), sizeof value);
-  return r == 0 ? value : -1;
+  if (r.ret == 0 && len >= sizeof(int)) std::memcpy(&value, buf.data(), sizeof value);
+  return r.ret == 0 ? value : -1;
 }
 
 }  // namespace
@@ -206,6 +201,21 @@ int Actor::setsockopt_linger(int fd, int onoff, int seconds_) {
       .str("result", outcome(r, err));
   record(o.encode());
   return r;
+}
+
+// ---- ioctl ----------------------------------------------------------------------------------
+
+int Actor::ioctl(int fd, unsigned long request) {
+  int value = -1;
+  int r = ::ioctl(fd, request, &value);
+  int err = errno;
+  std::string name = request == FIONREAD ? "FIONREAD" : request == TIOCOUTQ ? "SIOCOUTQ"
+                                                                            : "ioctl-" + std::to_string(request);
+  Obs o("ioctl");
+  o.str("request", name).str("result", outcome(r, err));
+  if (r >= 0) o.num("value", value);
+  record(o.encode());
+  return r < 0 ? -1 : value;
 }
 
 }  // namespace afunix

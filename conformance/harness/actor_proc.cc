@@ -1,5 +1,5 @@
-// Processes and readiness beyond poll(): an actor forking a child that inherits its descriptors,
-// exec'ing a program to see which descriptors survive, epoll.
+// Actor, "Processes and the trace" (scenario.h): an actor forking a child that inherits its
+// descriptors, exec'ing a program to see which descriptors survive, and writing its observations.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -25,17 +25,6 @@
 namespace afunix {
 
 using util::outcome;
-
-namespace {
-
-
-// What each epoll registration of this process is called, by its data.u64 index.
-std::vector<std::string>& epoll_labels() {
-  static std::vector<std::string> labels;
-  return labels;
-}
-
-}  // namespace
 
 // ---- children -------------------------------------------------------------------------------
 
@@ -98,20 +87,10 @@ void Actor::join(Child& c) {
   internal::child_ended();
   ::close(c.done_fd);
 
-  std::string lines = internal::read_from_start(c.trace_fd);
+  internal::ActorLines lines = internal::split_trace(internal::read_from_start(c.trace_fd));
   ::close(c.trace_fd);
   std::string obs;
-  std::vector<std::string> grandchildren;  // entries of the child's own children, already marked
-  size_t pos = 0;
-  while (pos < lines.size()) {
-    size_t nl = lines.find('\n', pos);
-    if (nl == std::string::npos) nl = lines.size();
-    std::string line = lines.substr(pos, nl - pos);
-    // One line: the entry travels as a single line of this actor's trace.
-    if (!line.empty() && line[0] == internal::kChildActorMark) grandchildren.push_back(line);
-    else if (!line.empty()) obs += (obs.empty() ? "" : ",") + line;
-    pos = nl + 1;
-  }
+  for (const std::string& line : lines.observations) obs += (obs.empty() ? "" : ",") + line;
   record(Obs("join").str("child", c.role).str("end", end).encode());
   // The child's own actor entry follows this actor's in the trace (see Scenario::run).
   Obs child = Obs::object();
@@ -120,7 +99,8 @@ void Actor::join(Child& c) {
       .json("observations", "[" + obs + "]")
       .str("end", end);
   record(std::string(1, internal::kChildActorMark) + child.encode());
-  for (const std::string& g : grandchildren) record(g);
+  // Entries of the child's own children, already marked, each one line of this actor's trace.
+  for (const std::string& g : lines.children) record(g);
   c.pid = -1;
 }
 
@@ -160,53 +140,21 @@ pid_t Actor::reaped_pid() {
 
 // ---- epoll ----------------------------------------------------------------------------------
 
-int Actor::epoll_create() {
-  int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  int err = errno;
-  record(Obs("epoll_create").str("result", outcome(ep, err)).encode());
-  return ep;
-}
+pid_t Actor::pid_of(const std::string& role) const { return context::pid_of(role); }
 
-int Actor::epoll_add(int ep, int fd, unsigned events, const std::string& label) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.u64 = epoll_labels().size();
-  epoll_labels().push_back(label);
-  int r = ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-  int err = errno;
-  record(Obs("epoll_add")
-             .str("fd", label)
-             .str("events", epoll_events_name(events))
-             .str("result", outcome(r, err))
-             .encode());
-  return r;
-}
+// ---- the trace ------------------------------------------------------------------------------
 
-int Actor::epoll_wait(int ep, Wait wait) {
-  epoll_event evs[16];
-  int timeout = wait == Wait::Now ? 0 : context::event_timeout_ms();
-  int r;
-  do {
-    r = ::epoll_wait(ep, evs, 16, timeout);
-  } while (r < 0 && errno == EINTR);
-  int err = errno;
-  Obs o("epoll_wait");
-  o.str("wait", wait == Wait::Now ? "now" : "until-ready");
-  if (r < 0) {
-    o.str("result", errno_name(err));
-  } else {
-    o.num("result", r);
-    std::map<std::string, std::string> ready;  // by label: the order of a ready list is not the story
-    for (int i = 0; i < r; ++i) {
-      size_t idx = static_cast<size_t>(evs[i].data.u64);
-      ready[idx < epoll_labels().size() ? epoll_labels()[idx] : "?"] = epoll_events_name(evs[i].events);
-    }
-    Obs e = Obs::object();
-    for (auto& [label, names] : ready) e.str(label, names);
-    o.json("events", e.encode());
+void Actor::write_line(const std::string& line) {
+  std::string l = line + "\n";
+  size_t off = 0;
+  while (off < l.size()) {
+    ssize_t n = ::write(trace_fd_, l.data() + off, l.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    off += n;
   }
-  record(o.encode());
-  return r;
 }
+
+void Actor::record(const std::string& encoded_json_line) { write_line(encoded_json_line); }
 
 }  // namespace afunix

@@ -9,6 +9,7 @@
 
 #include "names.h"
 #include "observation.h"
+#include "watchdog.h"
 
 namespace afunix {
 namespace util {
@@ -19,11 +20,14 @@ inline std::string outcome(long ret, int err, bool blocked = false) {
   return ret >= 0 ? "ok" : errno_name(err);
 }
 
+inline std::string outcome(const Returned& r) { return outcome(r.ret, r.err, r.blocked); }
+
 // For calls returning a byte count: the count, or "blocked" / the errno's name.
 inline Obs& count_or_error(Obs& o, long ret, int err, bool blocked = false) {
   if (ret >= 0 && !blocked) return o.num("result", ret);
   return o.str("result", outcome(ret, err, blocked));
 }
+inline Obs& count_or_error(Obs& o, const Returned& r) { return count_or_error(o, r.ret, r.err, r.blocked); }
 
 // A JSON array of strings.
 inline std::string json_list(const std::vector<std::string>& items) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "actor_util.h"
 #include "context.h"
 #include "names.h"
 #include "observation.h"
@@ -21,10 +22,7 @@ namespace afunix {
 namespace attack {
 namespace {
 
-std::string outcome(long ret, int err, bool blocked) {
-  if (blocked) return "blocked";
-  return ret >= 0 ? "ok" : errno_name(err);
-}
+using util::outcome;
 
 // Bytes already queued on a connected socket, without waiting for more.
 std::string queued_bytes(int fd) {
@@ -105,13 +103,10 @@ void accept_until(Actor& a, int listener, Event& done) {
     finished = p[1].revents != 0;
     // Once done is posted, take whatever is still pending; refusals are not the victim's business.
     for (int i = 0; i < 16 && (p[0].revents || finished); ++i) {
-      int fd;
-      {
-        Watchdog w;  // an emulation may run a handshake inside accept
-        fd = ::accept(listener, nullptr, nullptr);
-      }
-      if (fd < 0) break;
-      accepted.push_back(fd);
+      // An emulation may run a handshake inside accept.
+      Returned fd = under_watchdog([&] { return ::accept(listener, nullptr, nullptr); });
+      if (fd.ret < 0) break;
+      accepted.push_back(static_cast<int>(fd.ret));
     }
   }
   fcntl(listener, F_SETFL, flags);
@@ -120,17 +115,13 @@ void accept_until(Actor& a, int listener, Event& done) {
     Obs c = Obs::object();
     ucred cred{};
     socklen_t len = sizeof cred;
-    int r;
-    {
-      Watchdog w;
-      r = ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
-    }
-    if (r == 0)
+    Returned r = under_watchdog([&] { return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len); });
+    if (r.ret == 0)
       c.str("pid", context::pid_name(cred.pid))
           .str("uid", context::uid_name(cred.uid))
           .str("gid", context::gid_name(cred.gid));
     else
-      c.str("peercred", errno_name(errno));
+      c.str("peercred", errno_name(r.err));
     c.str("data", escape_bytes(queued_bytes(fd)));
     connections += (connections.size() > 1 ? "," : "") + c.encode();
     ::close(fd);
@@ -156,17 +147,9 @@ void connect_to_owners_tcp_ports(Actor& a, const Identity& owner, const std::str
     sockaddr_storage ss;
     socklen_t len = loopback_address(e, &ss);
     int fd = ::socket(e.family, SOCK_STREAM, 0);
-    long r;
-    int err;
-    bool blocked;
-    {
-      Watchdog w;
-      r = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
-      err = errno;
-      blocked = w.blocked(r, err);
-    }
-    long sent = r == 0 ? ::send(fd, payload.data(), payload.size(), MSG_NOSIGNAL) : -1;
-    a.record(Obs("tcp_connect_and_send").str("result", outcome(r, err, blocked)).num("sent", sent).encode());
+    Returned r = under_watchdog([&] { return ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len); });
+    long sent = r.ret == 0 ? ::send(fd, payload.data(), payload.size(), MSG_NOSIGNAL) : -1;
+    a.record(Obs("tcp_connect_and_send").str("result", outcome(r)).num("sent", sent).encode());
     // Left open: closing could make a server that accepts late see nothing.
   }
 }
@@ -205,18 +188,10 @@ long call(Actor& a, void* fn, const char* what, Args... args) {
     errno = ENOSYS;
     return -1;
   }
-  long r;
-  int err;
-  bool blocked;
-  {
-    Watchdog w;
-    r = reinterpret_cast<F>(fn)(args...);
-    err = errno;
-    blocked = w.blocked(r, err);
-  }
-  a.record(Obs(what).str("result", outcome(r, err, blocked)).encode());
-  errno = err;
-  return blocked ? -1 : r;
+  Returned r = under_watchdog([&] { return reinterpret_cast<F>(fn)(args...); });
+  a.record(Obs(what).str("result", outcome(r)).encode());
+  errno = r.err;
+  return r.blocked ? -1 : r.ret;
 }
 }  // namespace
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace afunix {
 
@@ -25,6 +26,14 @@ void child_ended();
 std::string end_of(int status);
 // Everything in fd from its start (an actor's scratch trace file).
 std::string read_from_start(int fd);
+
+// An actor's scratch trace split into its own observations and the entries of the children it
+// joined (each still starting with kChildActorMark), both in the order written.
+struct ActorLines {
+  std::vector<std::string> observations;
+  std::vector<std::string> children;
+};
+ActorLines split_trace(const std::string& lines);
 
 }  // namespace internal
 }  // namespace afunix

@@ -139,6 +139,19 @@ std::string end_of(int status) {
   return "unknown";
 }
 
+ActorLines split_trace(const std::string& lines) {
+  ActorLines out;
+  size_t pos = 0;
+  while (pos < lines.size()) {
+    size_t nl = lines.find('\n', pos);
+    if (nl == std::string::npos) nl = lines.size();
+    std::string line = lines.substr(pos, nl - pos);
+    if (!line.empty()) (line[0] == kChildActorMark ? out.children : out.observations).push_back(line);
+    pos = nl + 1;
+  }
+  return out;
+}
+
 std::string read_from_start(int fd) {
   std::string out;
   char buf[4096];
@@ -326,6 +339,27 @@ void Scenario::write_trace(const std::string& status, const std::string& reason,
   }
 }
 
+// ---- Scenario::run, step by step ------------------------------------------------------------
+
+// One run of the scenario's actors, from fork to the last reaped process.
+struct Scenario::Run {
+  struct Running {
+    pid_t pid;
+    int trace_fd;    // the actor's scratch trace file, read back once it has ended
+    int alone_read_fd;
+    int alone_fd;    // posted when this actor is the last one running
+    bool alone_posted;
+    std::string end;  // how it ended, as traces say it; empty while it runs
+  };
+  std::vector<Running> actors;  // in the order of Scenario::actors_
+  sigset_t chld;
+  sigset_t old_mask;
+  // Attackers linger until every victim has ended: closing their end early would change what a
+  // victim observes (a reset instead of data) for reasons that have nothing to do with the attack.
+  int victims_done[2] = {-1, -1};
+  bool victims_done_posted = false;
+};
+
 void Scenario::run() {
   if (dir_.empty()) return;
   rlimit fds{};
@@ -341,29 +375,21 @@ void Scenario::run() {
     write_trace("unsupported", reason, {});
     GTEST_SKIP() << reason;
   }
+  Run run;
+  start_actors(run);
+  supervise(run);
+  write_trace("ran", "", collect_traces(run));
+}
 
-  // SIGCHLD stays blocked in this process so the wait below can use sigtimedwait.
-  sigset_t chld, old_mask;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, &old_mask);
-
+// Forks every actor (each switches identity and waits), then starts them all at once.
+void Scenario::start_actors(Run& run) {
+  // SIGCHLD stays blocked in this process so that supervise() can use sigtimedwait.
+  sigemptyset(&run.chld);
+  sigaddset(&run.chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &run.chld, &run.old_mask);
   context::forget_processes();
-  // Attackers linger until every victim has ended: closing their end early would change what a
-  // victim observes (a reset instead of data) for reasons that have nothing to do with the attack.
-  int victims_done[2];
-  if (pipe2(victims_done, O_CLOEXEC) != 0) context::fatal("pipe for the victims' end");
-  bool victims_done_posted = false;
-  struct Running {
-    pid_t pid;
-    int trace_fd;
-    int go_fd;
-    int alone_read_fd;
-    int alone_fd;  // posted when this actor is the last one running
-    bool alone_posted;
-    std::string end;
-  };
-  std::vector<Running> running;
+  if (pipe2(run.victims_done, O_CLOEXEC) != 0) context::fatal("pipe for the victims' end");
+  std::vector<int> go_fds;
   for (const ActorSpec& spec : actors_) {
     int trace_fd = context::scratch_file();
     if (trace_fd < 0) context::fatal("scratch file for an actor's trace in AFUNIX_WORKDIR");
@@ -374,11 +400,9 @@ void Scenario::run() {
     pid_t pid = fork();
     if (pid < 0) context::fatal("fork an actor");
     if (pid == 0) {
-      sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+      sigprocmask(SIG_SETMASK, &run.old_mask, nullptr);
       ::close(go[1]);
       g_alone_fd = alone[0];
-      // Who this process plays, for backends and fixtures that need to know (never for scenarios).
-      setenv("AFUNIX_ROLE", spec.role.c_str(), 1);
       if (!spec.judged) setenv("AFUNIX_ATTACKER", "1", 1);
       Actor actor(spec.role, trace_fd);
       g_current_actor = &actor;
@@ -389,7 +413,7 @@ void Scenario::run() {
       ::umask(022);  // the modes of files the actors create must not depend on who runs the suite
       spec.body(actor);
       if (!spec.judged) {
-        pollfd p{victims_done[0], POLLIN, 0};
+        pollfd p{run.victims_done[0], POLLIN, 0};
         ::poll(&p, 1, context::event_timeout_ms());
       }
       _exit(0);
@@ -397,39 +421,44 @@ void Scenario::run() {
     ::close(go[0]);
     context::register_process(pid, spec.role);
     // The runner keeps both ends open: posting to an actor that just ended must not raise SIGPIPE.
-    running.push_back({pid, trace_fd, go[1], alone[0], alone[1], false, ""});
+    run.actors.push_back({pid, trace_fd, alone[0], alone[1], false, ""});
+    go_fds.push_back(go[1]);
   }
-  for (Running& r : running) {
-    write_all(r.go_fd, "g");
-    ::close(r.go_fd);
+  for (int go : go_fds) {
+    write_all(go, "g");
+    ::close(go);
   }
+}
 
+// Reaps the actors as they end, posting the events that wait on their end, until every one has
+// ended or the scenario's deadline kills the rest; then kills whatever they left behind.
+void Scenario::supervise(Run& run) {
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
   for (;;) {
     bool all_done = true;
-    for (Running& r : running) {
+    for (size_t i = 0; i < run.actors.size(); ++i) {
+      Run::Running& r = run.actors[i];
       if (!r.end.empty()) continue;
       int status;
       if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
         r.end = internal::end_of(status);
-        const std::string& role = actors_[&r - running.data()].role;
         for (auto& [ended_role, event] : ended_events_)
-          if (ended_role == role) event->post();
+          if (ended_role == actors_[i].role) event->post();
       } else {
         all_done = false;
       }
     }
     if (all_done) break;
     bool victims_running = false;
-    for (size_t i = 0; i < running.size(); ++i)
-      if (actors_[i].judged && running[i].end.empty()) victims_running = true;
-    if (!victims_running && !victims_done_posted) {
-      write_all(victims_done[1], "!");
-      victims_done_posted = true;
+    for (size_t i = 0; i < run.actors.size(); ++i)
+      if (actors_[i].judged && run.actors[i].end.empty()) victims_running = true;
+    if (!victims_running && !run.victims_done_posted) {
+      write_all(run.victims_done[1], "!");
+      run.victims_done_posted = true;
     }
-    std::vector<Running*> still;
-    for (Running& r : running)
+    std::vector<Run::Running*> still;
+    for (Run::Running& r : run.actors)
       if (r.end.empty()) still.push_back(&r);
     if (still.size() == 1 && !still[0]->alone_posted) {
       write_all(still[0]->alone_fd, "!");
@@ -440,7 +469,7 @@ void Scenario::run() {
     long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
     long left = context::scenario_timeout_ms() - elapsed;
     if (left <= 0) {
-      for (Running& r : running) {
+      for (Run::Running& r : run.actors) {
         if (!r.end.empty()) continue;
         ::kill(r.pid, SIGKILL);
         waitpid(r.pid, nullptr, 0);
@@ -449,45 +478,36 @@ void Scenario::run() {
       break;
     }
     struct timespec wait_for{left / 1000, (left % 1000) * 1000000};
-    sigtimedwait(&chld, nullptr, &wait_for);
+    sigtimedwait(&run.chld, nullptr, &wait_for);
   }
-  ::close(victims_done[0]);
-  ::close(victims_done[1]);
-  for (Running& r : running) {
+  ::close(run.victims_done[0]);
+  ::close(run.victims_done[1]);
+  for (Run::Running& r : run.actors) {
     ::close(r.alone_fd);
     ::close(r.alone_read_fd);
   }
   // Anything the actors forked and left behind goes too.
   context::kill_registered_processes();
-  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  sigprocmask(SIG_SETMASK, &run.old_mask, nullptr);
+}
 
+// Each actor's entry of the trace, in the order they were declared, each followed by the entries
+// of the children it forked and joined.
+std::vector<std::string> Scenario::collect_traces(Run& run) const {
   std::vector<std::string> actor_json;
-  for (size_t i = 0; i < running.size(); ++i) {
-    std::string lines = internal::read_from_start(running[i].trace_fd);
-    ::close(running[i].trace_fd);
+  for (size_t i = 0; i < run.actors.size(); ++i) {
+    internal::ActorLines lines = internal::split_trace(internal::read_from_start(run.actors[i].trace_fd));
+    ::close(run.actors[i].trace_fd);
     std::string obs;
-    std::vector<std::string> children;
-    size_t pos = 0;
-    while (pos < lines.size()) {
-      size_t nl = lines.find('\n', pos);
-      if (nl == std::string::npos) nl = lines.size();
-      std::string line = lines.substr(pos, nl - pos);
-      if (!line.empty() && line[0] == internal::kChildActorMark) {
-        children.push_back(line.substr(1));  // a joined child's actor entry, listed after this one
-      } else if (!line.empty()) {
-        obs += (obs.empty() ? "\n  " : ",\n  ") + line;
-      }
-      pos = nl + 1;
-    }
+    for (const std::string& line : lines.observations) obs += (obs.empty() ? "\n  " : ",\n  ") + line;
     Obs a = Obs::object();
     a.str("role", actors_[i].role).str("identity", actors_[i].who->name);
     if (!actors_[i].judged) a.flag("judged", false);
-    a.json("observations", "[" + obs + "]")
-        .str("end", running[i].end);
+    a.json("observations", "[" + obs + "]").str("end", run.actors[i].end);
     actor_json.push_back(a.encode());
-    actor_json.insert(actor_json.end(), children.begin(), children.end());
+    for (const std::string& child : lines.children) actor_json.push_back(child.substr(1));
   }
-  write_trace("ran", "", actor_json);
+  return actor_json;
 }
 
 }  // namespace afunix

@@ -1,5 +1,8 @@
 // The watchdog on operations that may block: SIGALRM without SA_RESTART, so the guarded call
-// returns EINTR when it fires, and "blocked" becomes the observation.
+// returns EINTR when it fires, and "blocked" becomes the observation. Operations use it through
+// one wrapper:
+//   Returned r = under_watchdog([&] { return ::recv(fd, buf, n, flags); });
+//   o.str("result", util::outcome(r));
 #pragma once
 
 #include <sys/time.h>
@@ -35,5 +38,22 @@ class Watchdog {
   // Whether the call returned because the watchdog fired.
   bool blocked(long ret, int err) const { return ret == -1 && err == EINTR && g_watchdog_fired; }
 };
+
+// What a call returned: its value, the errno right after it, and whether the watchdog ended it.
+struct Returned {
+  long ret;
+  int err;
+  bool blocked;
+  bool ok() const { return ret >= 0 && !blocked; }
+};
+
+// Runs call() (a system call returning -1 with errno on failure) under the watchdog.
+template <typename Call>
+Returned under_watchdog(Call call) {
+  Watchdog w;
+  long ret = static_cast<long>(call());
+  int err = errno;
+  return {ret, err, w.blocked(ret, err)};
+}
 
 }  // namespace afunix

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "context.h"
 #include "linux_compat.h"
 #include "scenario.h"
 
@@ -90,7 +89,7 @@ TEST_KINDS(Credentials, StrangerCannotForge, CoreKinds()) {
     const Identity& svc = ServiceOwner();
     a.sendmsg(x, Msg("uid").creds({getpid(), svc.uid, me.gid}));
     a.sendmsg(x, Msg("gid").creds({getpid(), me.uid, svc.gid}));
-    a.sendmsg(x, Msg("pid").creds({context::pid_of("bystander"), me.uid, me.gid}));
+    a.sendmsg(x, Msg("pid").creds({a.pid_of("bystander"), me.uid, me.gid}));
     a.sendmsg(x, Msg("own").creds({getpid(), me.uid, me.gid}));
     a.recvmsg(y, Recv(64).room(Room::creds()).flags(MSG_DONTWAIT));
     a.recvmsg(y, Recv(64).room(Room::creds()).flags(MSG_DONTWAIT));
@@ -108,7 +107,7 @@ TEST_KINDS(Credentials, RootMayForge, CoreKinds()) {
     auto [x, y] = a.pair(kind);
     a.setsockopt(y, SOL_SOCKET, SO_PASSCRED, 1);
     const Identity& svc = ServiceOwner();
-    a.sendmsg(x, Msg("as svc").creds({context::pid_of("bystander"), svc.uid, svc.gid}));
+    a.sendmsg(x, Msg("as svc").creds({a.pid_of("bystander"), svc.uid, svc.gid}));
     a.recvmsg(y, Recv(64).room(Room::creds()).flags(MSG_DONTWAIT));
     a.sendmsg(x, Msg("dead pid").creds({a.reaped_pid(), svc.uid, svc.gid}));
     a.recvmsg(y, Recv(64).room(Room::creds()).flags(MSG_DONTWAIT));

@@ -1,7 +1,38 @@
-// The scenario harness: a scenario is a short story of actors (server, client, attacker, ...), each a
-// separate process with its own identity, synchronised by explicit events, each recording what it
-// observed. Scenario::run() forks the actors, collects their observations into one JSON trace and
-// cleans up. See docs/trace-format.md for what a trace contains.
+// The scenario harness. A scenario is a short story of actors (server, client, attacker, ...), each
+// a separate process with its own identity, synchronised by explicit events, each recording what it
+// observed. One scenario and the trace it produces (expected/EarlySend.ClientSendsAndClosesBeforeAccept.json):
+//
+//   TEST(EarlySend, ClientSendsAndClosesBeforeAccept) {
+//     Scenario sc;
+//     Event& listening = sc.event("listening");
+//     Event& closed = sc.event("closed");
+//     sc.actor("server", [&](Actor& a) {
+//       int s = a.socket(SOCK_STREAM);          {"op": "socket", "type": "SOCK_STREAM", "result": "ok"}
+//       a.bind(s, Addr::path("srv.sock"));      {"op": "bind", "addr": "srv.sock", "result": "ok"}
+//       a.listen(s, 5);                         {"op": "listen", "backlog": 5, "result": "ok"}
+//       listening.post();                       {"op": "post", "event": "listening"}
+//       closed.wait();                          (a wait that returns records nothing)
+//       int c = a.accept(s);                    {"op": "accept", "result": "ok", "peer": "unnamed"}
+//       a.recv(c, 64);                          {"op": "recv", "max": 64, "result": 1, "data": "W"}
+//       a.recv(c, 64);                          {"op": "recv", "max": 64, "result": 0}
+//     });                                       "end": "exit 0"
+//     sc.actor("client", [&](Actor& a) {
+//       listening.wait();
+//       int s = a.socket(SOCK_STREAM);          {"op": "socket", "type": "SOCK_STREAM", "result": "ok"}
+//       a.connect(s, Addr::path("srv.sock"));   {"op": "connect", "addr": "srv.sock", "result": "ok"}
+//       a.send(s, "W");                         {"op": "send", "data": "W", "result": 1}
+//       a.close(s);                             {"op": "close", "result": "ok"}
+//       closed.post();                          {"op": "post", "event": "closed"}
+//     });
+//     sc.run();
+//   }
+//
+// Every operation is performed for real and recorded as one observation; the runner compares the
+// trace with the oracle's (native Linux) in expected/. Observations are semantic and ABI-neutral:
+// errno names, paths relative to the scenario directory, pids and uids as role and identity names.
+// The steps most stories share (Listen, Connect, Bind, a rendezvous) are in
+// conformance/scenarios/common.h; socket kinds and TEST_KINDS in kinds.h; messages with ancillary
+// data in message.h; the attackers' means in attack.h. docs/trace-format.md describes a trace.
 #pragma once
 
 #include <sys/socket.h>
@@ -46,6 +77,10 @@ class Addr {
   static Addr from_kernel(const sockaddr* sa, socklen_t len);
   // `name` the way a kind names its sockets: "name.sock", "@name", or autobind.
   static Addr named(Naming naming, const std::string& name);
+  // An abstract name of "n"s taking `bytes` bytes of sun_path (its leading NUL and the run's tag
+  // included): sizeof(sun_path) fills it exactly; one more is labelled "@<108-byte name>", with
+  // the addrlen that covers it.
+  static Addr abstract_of_size(size_t bytes);
   // The same address with another sun_family, for the wrong-family edge case.
   Addr with_family(int family) const;
 
@@ -92,7 +127,7 @@ class Actor {
  public:
   const std::string& role() const { return role_; }
 
-  // Sockets (AF_UNIX unless the domain is given).
+  // ---- Sockets (actor_sockets.cc): AF_UNIX unless the domain is given.
   int socket(int type);
   int socket_in_domain(int domain, int type);
   std::pair<int, int> socketpair(int type);
@@ -119,7 +154,7 @@ class Actor {
   // come: "result" is "ready", "not-ready" (the event came first) or "timeout" (neither came).
   int poll(int fd, short events, Event& until);
 
-  // Files and identity.
+  // ---- Files and identity (actor_files.cc).
   int mkdir(const std::string& path, unsigned mode);
   int create_file(const std::string& path, unsigned mode);  // an empty regular file (O_EXCL)
   int chmod(const std::string& path, unsigned mode);
@@ -128,13 +163,13 @@ class Actor {
   void umask(unsigned mask);
   int become(const Identity& who);  // switch uid/gids mid-story (declare it with Scenario::uses)
 
-  // Pairs (kinds.h): a connected pair of the kind. x connected, y accepted; datagram ends are both
+  // ---- Pairs (actor_pairs.cc; kinds in kinds.h): a connected pair of the kind. x connected, y accepted; datagram ends are both
   // named and connected to each other. One "pair" observation; its steps are the portable recipe
   // (nonblocking connect, poll, accept) and are not recorded one by one. The ends are labelled "x"
   // and "y" ("x2", "y2" for the scenario's second pair) and named after their labels ("y.sock").
   Pair pair(const SocketKind& kind);
 
-  // Messages (message.h). Buffers the kernel fills have guard bytes: "overrun" lists any written
+  // ---- Messages (actor_msg.cc; message.h). Buffers the kernel fills have guard bytes: "overrun" lists any written
   // past. Control buffers are sized by Room, ABI-neutrally; received descriptors are described by
   // the file they refer to (label()), and any the call installed but did not report are
   // "leaked_fds".
@@ -150,7 +185,7 @@ class Actor {
   std::string read(int fd, size_t max);
   long write(int fd, const std::string& data);
 
-  // Socket options and ioctls, values decoded by name (SO_TYPE "SOCK_STREAM", SO_PEERCRED roles).
+  // ---- Socket options and ioctls (actor_opts.cc), values decoded by name (SO_TYPE "SOCK_STREAM", SO_PEERCRED roles).
   int getsockopt(int fd, int level, int option);
   // With an explicit optlen, for short buffers: records optlen and optlen_out. ABI-neutral sizes
   // only (ints, struct ucred, gid_t arrays), never sizes of structs that differ between ABIs.
@@ -164,7 +199,7 @@ class Actor {
   int setsockopt_linger(int fd, int onoff, int seconds);
   int ioctl(int fd, unsigned long request);  // FIONREAD, SIOCOUTQ: the int it reports
 
-  // Descriptors and files.
+  // ---- Descriptors and files (actor_fds.cc).
   void label(int fd, const std::string& name);  // unrecorded: what fd's file is called in traces
   void describe(int fd);                         // what fd refers to: a label, "unknown socket", "closed"
   void fd_flags(int fd);                         // FD_CLOEXEC and O_NONBLOCK
@@ -178,22 +213,24 @@ class Actor {
   int mknod(const std::string& path, unsigned mode);
   void proc_net_unix(int fd);  // the socket's line in /proc/net/unix, normalised
 
-  // Signals.
+  // ---- Signals (actor_signals.cc).
   void catch_signal(int sig);  // count deliveries instead of the default action
   void caught(int sig);        // how many have been delivered
   int set_async(int fd);       // O_ASYNC and F_SETOWN to this process: SIGIO on activity
 
-  // epoll: registrations are named, and epoll_wait records events by name.
+  // ---- epoll (actor_epoll.cc): registrations are named, and epoll_wait records events by name.
   int epoll_create();
   int epoll_add(int ep, int fd, unsigned events, const std::string& label);
   int epoll_wait(int ep, Wait wait = Wait::Now);
 
-  // Processes. fork() runs body in a child named `role` that inherits this actor's descriptors;
+  // ---- Processes and the trace (actor_proc.cc). fork() runs body in a child named `role` that inherits this actor's descriptors;
   // join() waits for it (bounded) and adds it to the trace as an actor of its own, after this one.
   Child fork(const std::string& role, std::function<void(Actor&)> body);
   void join(Child& child);
   void exec_probe(int fd);  // is fd open in a program this actor execs (/bin/sh)?
   pid_t reaped_pid();       // the pid of a child already reaped (named "reaped")
+  // Unrecorded: the pid of the scenario's actor `role` (0 if none), e.g. to claim its credentials.
+  pid_t pid_of(const std::string& role) const;
 
   // Free-form observation for things no operation above covers.
   void record(const std::string& encoded_json_line);
@@ -259,7 +296,11 @@ class Scenario {
     std::function<void(Actor&)> body;
     bool judged = true;
   };
+  struct Run;
   std::string unsupported_reason() const;
+  void start_actors(Run& run);
+  void supervise(Run& run);
+  std::vector<std::string> collect_traces(Run& run) const;
   void write_trace(const std::string& status, const std::string& reason,
                    const std::vector<std::string>& actor_json) const;
 
