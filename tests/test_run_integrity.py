@@ -74,6 +74,25 @@ def test_a_corrupt_expected_file_is_an_error_cell_and_fails_the_run(tmp_path):
     assert proc.returncode == 1 and not doc["partial"]
 
 
+@needs_build
+@needs_root
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_item_that_raises_is_an_error_cell_with_the_reason(tmp_path, jobs):
+    """Any exception in an item (here a plugin standing for a bug in the runner) is the cell's ERROR,
+    with the exception's line, never a dropped cell."""
+    (tmp_path / "raising_plugin.py").write_text(
+        "def pytest_runtest_setup(item):\n"
+        f"    if {TWO_NAMES[0]!r} in item.nodeid:\n"
+        "        raise RuntimeError('simulated runner bug')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc, results = run(tmp_path, "-j", jobs, "--", "-k", TWO, "-p", "raising_plugin", env=env)
+    doc = results_of(results)
+    assert sorted(cells(doc)) == sorted(("native", s) for s in TWO_NAMES)
+    row = next(r for r in doc["results"] if r["scenario"] == TWO_NAMES[0])
+    assert row["verdict"] == "ERROR" and "RuntimeError: simulated runner bug" in row["message"], row
+    assert proc.returncode == 1 and not doc["partial"]
+
+
 def test_accounting_lists_every_selected_cell_exactly_once():
     selected = [("a", "S.one"), ("a", "S.two"), ("b", "S.one")]
     records = [{"backend": "a", "scenario": "S.two", "verdict": "PASS"},
