@@ -76,8 +76,8 @@ def test_a_corrupt_expected_file_is_an_error_cell_and_fails_the_run(tmp_path):
 
 @needs_build
 @needs_root
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_an_item_that_raises_is_an_error_cell_with_the_reason(tmp_path, jobs):
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_an_item_that_raises_is_an_error_cell_with_the_reason(tmp_path, xdist):
     """Any exception in an item (here a plugin standing for a bug in the runner) is the cell's ERROR,
     with the exception's line, never a dropped cell."""
     (tmp_path / "raising_plugin.py").write_text(
@@ -85,7 +85,7 @@ def test_an_item_that_raises_is_an_error_cell_with_the_reason(tmp_path, jobs):
         f"    if {TWO_NAMES[0]!r} in item.nodeid:\n"
         "        raise RuntimeError('simulated runner bug')\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    proc, results = run(tmp_path, "-j", jobs, "--", "-k", TWO, "-p", "raising_plugin", env=env)
+    proc, results = run(tmp_path, "--", *xdist, "-k", TWO, "-p", "raising_plugin", env=env)
     doc = results_of(results)
     assert sorted(cells(doc)) == sorted(("native", s) for s in TWO_NAMES)
     row = next(r for r in doc["results"] if r["scenario"] == TWO_NAMES[0])
