@@ -32,6 +32,7 @@ KEYS = {
     "unsupported": dict,
     "adversary": str,
     "max_parallel": int,
+    "applications": dict,  # how real programs run under it (runners/conformlib/applications.py)
 }
 REQUIRES_KEYS = ("commands", "files", "packages")
 CAPABILITIES = ("identities",)
@@ -59,6 +60,7 @@ class Backend:
     unsupported: dict = field(default_factory=dict)
     adversary: str = ""
     max_parallel: int = 0  # at most this many of its processes at once (0: as many as the run has)
+    applications: dict = field(default_factory=dict)
 
     def build_dir(self, root):
         return builds.build_dir(root, self.build)
@@ -186,6 +188,7 @@ def load_backend(path):
         unsupported=data.get("unsupported", {}),
         adversary=data.get("adversary", ""),
         max_parallel=data.get("max_parallel", 0),
+        applications=data.get("applications", {}),
     )
 
 

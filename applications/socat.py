@@ -1,0 +1,41 @@
+"""socat: a Unix stream echo server and a datagram server that answers the sender, with socat as
+the client of both.
+
+    socat UNIX-LISTEN:echo.sock,fork EXEC:cat          (a child per connection, exec'ing cat)
+    socat -t 10 - UNIX-CONNECT:echo.sock               1 byte, then 300000 bytes, must come back
+    socat UNIX-RECVFROM:upper.sock,fork EXEC:'tr a-z A-Z'
+    socat - UNIX-SENDTO:upper.sock,bind=client.sock    "ping" comes back as "PING" to client.sock
+
+No credentials, no other users: this is the story that must keep working where peer credentials
+or permissions are wrong, and it fails where plain data or datagram addressing does."""
+
+import os
+
+from conformlib.applications import Application
+
+APP = Application(
+    name="socat",
+    summary="stream echo through a forking server, datagram reply to the sender's bound address",
+    packages=["socat"],
+    programs=["/usr/bin/socat"],
+    related=["Data", "Addressing", "Lifecycle", "Readiness"],
+)
+
+
+def story(s):
+    echo = s.path("echo.sock")
+    s.start("echo server listens", ["socat", "-d", "-d", f"UNIX-LISTEN:{echo},fork", "EXEC:cat"],
+            ready=lambda line: "listening on" in line)
+    for size in (1, 300000):
+        payload = os.urandom(size)
+        r = s.run(f"{size} bytes echoed", ["socat", "-t", "10", "-", f"UNIX-CONNECT:{echo}"], input=payload, binary=True)
+        s.check(f"{size} bytes echoed", r.returncode == 0 and r.data == payload,
+                f"the {size} bytes back through socat and cat (got {len(r.data)} bytes)", r)
+
+    upper = s.path("upper.sock")
+    s.start("datagram server receives", ["socat", "-d", "-d", f"UNIX-RECVFROM:{upper},fork", "EXEC:tr a-z A-Z"],
+            ready=lambda line: "receiving on" in line)
+    r = s.run("datagram answered", ["socat", "-t", str(2 * s.scale), "-", f"UNIX-SENDTO:{upper},bind={s.path('client.sock')}"],
+              input="ping\n")
+    s.check("datagram answered", r.returncode == 0 and r.stdout.strip() == "PING",
+            "'PING' sent back to the client's bound address", r)
