@@ -45,8 +45,9 @@ CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configurat
 
 def call(s, step, user, method, *args):
     return s.run(step, ["dbus-send", f"--bus=unix:path={s.path('run/bus')}", "--print-reply",
+                        f"--reply-timeout={int(5000 * s.scale)}",
                         "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
-                        f"org.freedesktop.DBus.{method}", *args], user=user)
+                        f"org.freedesktop.DBus.{method}", *args], user=user, timeout=10 * s.scale)
 
 
 def story(s):
@@ -57,7 +58,7 @@ def story(s):
 
     r = call(s, "method call", OWNER, "GetId")
     bus_id = re.search(r'string "([0-9a-f]{32})"', r.stdout)
-    s.check("method call", r.returncode == 0 and bus_id is not None, "GetId answers the bus's id", r)
+    s.check("method call", r.returncode == 0 and bus_id is not None, "GetId answers the bus's id", r, logs=[bus])
     r = call(s, "bus knows the caller's uid", OWNER, "GetConnectionUnixUser", "string::1.1")
     uid = s.ids(OWNER)[0]
     s.check("bus knows the caller's uid", r.returncode == 0 and f"uint32 {uid}" in r.stdout,
@@ -66,3 +67,4 @@ def story(s):
     r = call(s, "another uid refused", OTHER, "GetId")
     s.refused("another uid refused", r.returncode != 0 and bus_id.group(1) not in r.stdout,
               f"{OTHER}'s GetId " + ("was refused" if r.returncode != 0 else "was answered") + f" (exit {r.returncode})")
+    s.output("another uid refused", bus)

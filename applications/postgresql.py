@@ -14,6 +14,7 @@ The users are Debian's system users: postgres (the postgresql package's server a
 peer authentication maps a uid to a name."""
 
 import glob
+import signal
 
 from conformlib.applications import Application, Unavailable
 
@@ -21,7 +22,7 @@ APP = Application(
     name="postgresql",
     summary="peer authentication over the Unix socket: the matching OS user logs in, another is refused",
     packages=["postgresql"],
-    programs=["/usr/bin/psql"],
+    programs=["/usr/bin/pg_config"],
     users=["postgres", "daemon", "nobody"],
     identities=True,
     related=["Peercred", "Credentials", "Permissions", "Lifecycle", "Readiness"],
@@ -38,7 +39,7 @@ def bindir():
 
 
 def psql(s, step, user, role, sql):
-    return s.run(step, ["psql", "-X", "-At", "-h", s.path("sock"), "-p", "5432", "-U", role, "-d", "postgres",
+    return s.run(step, [f"{bindir()}/psql", "-X", "-At", "-h", s.path("sock"), "-p", "5432", "-U", role, "-d", "postgres",
                         "-c", sql], user=user)
 
 
@@ -50,18 +51,21 @@ def story(s):
                          "--no-instructions"], user=SERVER, native=True, timeout=120)
     s.check("initdb", r.returncode == 0, "initdb creates the cluster (set-up, natively)", r)
 
-    s.start("server ready", [f"{bin_}/postgres", "-D", s.path("data"), "-k", s.path("sock"),
+    server = s.start("server ready", [f"{bin_}/postgres", "-D", s.path("data"), "-k", s.path("sock"),
                              "-c", "listen_addresses=", "-c", "port=5432", "-c", "fsync=off"],
             user=SERVER, ready=lambda line: "ready to accept connections" in line)
     r = psql(s, "server's own user logs in", SERVER, SERVER, f"CREATE ROLE {ROLE} LOGIN")
     s.check("server's own user logs in", r.returncode == 0 and r.says("CREATE ROLE"),
-            f"{SERVER} connects as role {SERVER} and creates role {ROLE}", r)
+            f"{SERVER} connects as role {SERVER} and creates role {ROLE}", r, logs=[server])
     r = psql(s, "matching OS user logs in", ROLE, ROLE, "SELECT current_user")
     s.check("matching OS user logs in", r.returncode == 0 and r.stdout.strip() == ROLE,
-            f"OS user {ROLE} logs in as role {ROLE} (SELECT current_user: {ROLE})", r)
+            f"OS user {ROLE} logs in as role {ROLE} (SELECT current_user: {ROLE})", r, logs=[server])
 
     r = psql(s, "another OS user refused", IMPOSTOR, ROLE, "SELECT current_user")
     s.refused("another OS user refused", r.returncode != 0 and r.stdout.strip() != ROLE,
               f"OS user {IMPOSTOR} claiming role {ROLE}: "
               + ("refused" + (" (Peer authentication failed)" if r.says("Peer authentication failed") else "")
                  if r.returncode != 0 else "let in") + f", exit {r.returncode}")
+    s.output("another OS user refused", server)
+    s.stop("server stops", server, signal.SIGINT)  # "fast shutdown"
+    s.wait_for("every server process exits", lambda: not s.processes(), "no process of the instance left running")

@@ -24,18 +24,19 @@ APP = Application(
 
 def story(s):
     echo = s.path("echo.sock")
-    s.start("echo server listens", ["socat", "-d", "-d", f"UNIX-LISTEN:{echo},fork", "EXEC:cat"],
+    echo_server = s.start("echo server listens", ["socat", "-d", "-d", f"UNIX-LISTEN:{echo},fork", "EXEC:cat"],
             ready=lambda line: "listening on" in line)
     for size in (1, 300000):
         payload = os.urandom(size)
         r = s.run(f"{size} bytes echoed", ["socat", "-t", "10", "-", f"UNIX-CONNECT:{echo}"], input=payload, binary=True)
         s.check(f"{size} bytes echoed", r.returncode == 0 and r.data == payload,
-                f"the {size} bytes back through socat and cat (got {len(r.data)} bytes)", r)
+                f"the {size} bytes back through socat and cat (got {len(r.data)} bytes)", r, fatal=False,
+                logs=[echo_server])
 
     upper = s.path("upper.sock")
-    s.start("datagram server receives", ["socat", "-d", "-d", f"UNIX-RECVFROM:{upper},fork", "EXEC:tr a-z A-Z"],
+    upper_server = s.start("datagram server receives", ["socat", "-d", "-d", f"UNIX-RECVFROM:{upper},fork", "EXEC:tr a-z A-Z"],
             ready=lambda line: "receiving on" in line)
     r = s.run("datagram answered", ["socat", "-t", str(2 * s.scale), "-", f"UNIX-SENDTO:{upper},bind={s.path('client.sock')}"],
               input="ping\n")
     s.check("datagram answered", r.returncode == 0 and r.stdout.strip() == "PING",
-            "'PING' sent back to the client's bound address", r)
+            "'PING' sent back to the client's bound address", r, fatal=False, logs=[upper_server])

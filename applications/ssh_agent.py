@@ -38,15 +38,16 @@ def story(s):
     s.host("ssh-agent").chmod(0o755)
     s.mkdir("agent", owner=OWNER, mode=0o755)
     s.mkdir("keys", owner=OWNER, mode=0o700)
-    key = s.path("keys/id_ed25519")
-    r = s.run("key generated", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "afunix", "-f", key],
-              user=OWNER, native=True)
+    key = s.path("keys/id_ed25519")  # as the programs under the backend name it
+    r = s.run("key generated", ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "afunix", "-f",
+                                s.host("keys/id_ed25519")], user=OWNER, native=True)
     s.check("key generated", r.returncode == 0, "ssh-keygen makes a key (set-up, natively)", r)
-    fingerprint = s.run("fingerprint", ["ssh-keygen", "-lf", key + ".pub"], user=OWNER, native=True).stdout.split()[1]
+    fingerprint = s.run("fingerprint", ["ssh-keygen", "-lf", s.host("keys/id_ed25519.pub")], user=OWNER,
+                        native=True).stdout.split()[1]
     sock = s.path("agent/agent.sock")
     env = {"SSH_AUTH_SOCK": sock}
 
-    s.start("agent listens", [s.path("ssh-agent"), "-D", "-a", sock], user=OWNER,
+    agent = s.start("agent listens", [s.path("ssh-agent"), "-D", "-a", sock], user=OWNER,
             ready=lambda line: line.startswith("SSH_AUTH_SOCK="))
     r = s.run("agent starts empty", ["ssh-add", "-l"], user=OWNER, env=env)
     s.check("agent starts empty", r.returncode == 1 and r.says("The agent has no identities."),
@@ -62,8 +63,8 @@ def story(s):
               user=OWNER, env=env)
     s.check("agent signs", r.returncode == 0 and s.host("keys/message.sig").exists(),
             "ssh-keygen -Y sign with only the public key: the agent made message.sig", r)
-    r = s.run("signature verifies", ["ssh-keygen", "-Y", "check-novalidate", "-n", "afunix", "-f", key + ".pub",
-                                     "-s", s.path("keys/message.sig")],
+    r = s.run("signature verifies", ["ssh-keygen", "-Y", "check-novalidate", "-n", "afunix", "-f",
+                                     s.host("keys/id_ed25519.pub"), "-s", s.host("keys/message.sig")],
               user=OWNER, input=s.host("keys/message").read_text(), native=True)
     s.check("signature verifies", r.returncode == 0 and r.says("Good"), "ssh-keygen -Y check-novalidate: Good", r)
 
@@ -73,3 +74,4 @@ def story(s):
     s.refused("another uid refused", r.returncode != 0 and fingerprint not in r.stdout,
               f"{OTHER}'s ssh-add -l " + ("was refused" if r.returncode != 0 else f"listed the key of {OWNER}")
               + f" (exit {r.returncode})")
+    s.output("another uid refused", agent)  # the agent's own account of it

@@ -49,6 +49,7 @@ CARRY = ("tree", "clients")
 APPLICATION_KEYS = {"carry": str, "unsupported": str, "command": list, "env": dict}
 DEADLINE_S = 30  # any one program run or readiness wait, scaled by the backend's timeout_multiplier
 OUTPUT_TAIL = 12  # lines of a program's output kept as evidence
+SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
 
 # ---- what a story declares ----------------------------------------------------------------------
@@ -170,6 +171,7 @@ class Story:
         self.deadline = DEADLINE_S * self.scale
         self.base = Path(tempfile.mkdtemp(prefix=f"afunix-app-{app.name}-{backend.name}-"))
         self.base.chmod(0o755)  # the story's users must reach their directories inside
+        (self.base / "trace").mkdir()  # {trace_dir}: sandboxes bind it
         values = {"build": str(build_dir), "root": str(root), "tmp": str(self.base),
                   "trace_dir": str(self.base / "trace"), "binary": "{binary}"}
         workdir = expand(backend.workdir, values) if backend.workdir else str(self.base)
@@ -185,6 +187,7 @@ class Story:
         self._copy_preloads()
         self.steps = []
         self.insecure = []
+        self.failures = []
         self._procs = []
         self._cleanups = []
 
@@ -261,22 +264,29 @@ class Story:
         except KeyError:
             raise Unavailable(f"no system group '{group}'") from None
 
-    @property
     def env_names(self):
-        """The variables the backend puts in programs' environment (daemons that clean their
-        environment, like postfix's import_environment, must be told to keep them)."""
-        return sorted(self._env)
+        """The variables the backend puts in programs' environment, its descriptor's and those its
+        wrapper adds (fakechroot's FAKECHROOT_BASE...), as a program under it sees them (not
+        /usr/bin/env: fakechroot substitutes its own). Daemons that clean their environment
+        (postfix's import_environment) must keep them."""
+        r = self.run("the backend's environment", ["/usr/bin/python3", "-c", "import os\nfor k in os.environ: print(k + '=')"])
+        base = set(self._spawn_args(None, None, None, False)["env"])
+        seen = {line.split("=", 1)[0] for line in r.stdout.splitlines() if "=" in line}
+        return sorted((seen - base) | set(self._env))
 
     # running programs
     def _argv(self, argv, under):
+        argv = [str(a) for a in argv]
+        # By absolute path: some backends take the program as a file name (qemu-user), not a command.
+        argv[0] = shutil.which(argv[0], path=SEARCH_PATH) or argv[0]
         if not under:
-            return [str(a) for a in argv]
+            return argv
         i = self._command.index("{binary}")
-        return self._command[:i] + [str(a) for a in argv] + self._command[i + 1:]
+        return self._command[:i] + argv + self._command[i + 1:]
 
     def _spawn_args(self, user, groups, env, under):
         uid, gid, name = self.ids(user)
-        e = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
+        e = {"PATH": SEARCH_PATH, "LANG": "C.UTF-8",
              "HOME": str(self.host_root), "TZ": "UTC"}
         if name:
             e.update(USER=name, LOGNAME=name)
@@ -308,7 +318,9 @@ class Story:
             out, err = p.communicate(input.encode() if isinstance(input, str) else input, timeout=limit)
         except subprocess.TimeoutExpired:
             _killpg(p.pid)
-            out, err = p.communicate()
+            p.wait()
+            # A daemon that left the session may still hold the pipes: take what is there, no more.
+            out, err = _read_available(p.stdout), _read_available(p.stderr)
             r = Ran(full, -1, out.decode(errors="replace"), err.decode(errors="replace"))
             self._note(step, "hung", f"{_short(argv)} still running after {limit:.0f} s\n{r.tail()}")
             raise Broken(f"{step}: {Path(str(argv[0])).name} did not finish within {limit:.0f} s")
@@ -400,15 +412,55 @@ class Story:
         self._note(step, "failed", f"not within {self.deadline:.0f} s: {what}" + (f"\n{detail}" if detail else ""))
         raise Broken(f"{step}: not within {self.deadline:.0f} s: {what}")
 
+    def stop(self, step, p, sig=signal.SIGTERM):
+        """Asks a daemon to stop the way its manual says, and waits (bounded) for it to exit."""
+        try:
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            rc = p.wait(timeout=self.deadline)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.check(step, rc is not None, f"it exits after {signal.Signals(sig).name}" + (f" (exit {rc})" if rc is not None else ""))
+        return rc
+
+    def processes(self):
+        """What still runs from this instance (daemons that left our sessions included)."""
+        return instance_processes(self.base)
+
     def on_cleanup(self, func):
         self._cleanups.append(func)
 
     # judging
-    def check(self, step, ok, message, ran=None):
-        """A step that must work as on Linux; otherwise the story is broken here."""
+    def check(self, step, ok, message, ran=None, fatal=True, logs=()):
+        """A step that must work as on Linux; otherwise the story is broken here. fatal=False: the
+        story goes on to its next, independent part (the verdict is still broken). logs: daemons
+        whose output since the last look is evidence when the step fails."""
         self._note(step, "ok" if ok else "failed", message if ok else f"expected: {message}")
-        if not ok:
-            raise Broken(f"{step}: expected {message}" + (f" (exit {ran.returncode})" if ran else ""))
+        if ok:
+            return True
+        for p in logs:
+            self.output(step, p)
+        failure = f"{step}: expected {message}" + (f" (exit {ran.returncode})" if ran else "")
+        if fatal:
+            raise Broken(failure)
+        self.failures.append(failure)
+        return False
+
+    def evidence_on_failure(self, step, describe):
+        """Context manager: when the block fails, notes describe() (a log file's tail)."""
+        story = self
+
+        class _Guard:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, kind, exc, tb):
+                if kind is not None and issubclass(kind, Broken):
+                    story._note(step, "evidence", describe())
+                return False
+        return _Guard()
 
     def refused(self, step, refused, message, ran=None):
         """A refusal Linux enforces; when it does not hold, the story is insecure (and goes on)."""
@@ -417,7 +469,7 @@ class Story:
             self.insecure.append(f"{step}: {message}")
 
     def _note(self, step, status, detail):
-        for where in sorted({str(self.host_root), str(self.guest_root), str(self.base)}, key=len, reverse=True):
+        for where in sorted({str(self.host_root), str(self.base)}, key=len, reverse=True):
             detail = detail.replace(where, "$INSTANCE")
         self.steps.append({"step": step, "status": status, "detail": detail})
 
@@ -443,6 +495,23 @@ class Story:
         return left
 
 
+def _read_available(f):
+    if f is None:
+        return b""
+    got = b""
+    os.set_blocking(f.fileno(), False)
+    try:
+        while True:
+            chunk = os.read(f.fileno(), 65536)
+            if not chunk:
+                break
+            got += chunk
+    except BlockingIOError:
+        pass
+    f.close()
+    return got
+
+
 def _killpg(pid):
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -458,25 +527,33 @@ def _proc_text(pid, name):
         return ""
 
 
+def instance_processes(base):
+    """(pid, command) of every process that runs from the story's directory or names it in its
+    command line or environment."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            cwd = ""
+        cmd = _proc_text(pid, "cmdline")
+        if str(base) in cmd or cwd.startswith(str(base)) or str(base) in _proc_text(pid, "environ"):
+            if not _proc_text(pid, "stat").split(") ")[-1].startswith("Z"):
+                found.append((pid, cmd.strip()))
+    return found
+
+
 def sweep(base):
     """Kills every process that still runs from the story's directory or names it (daemons that
     left our sessions: postfix's master, a forked helper); and reaps what was re-parented to us."""
     me = os.getpid()
     left = []
     for _ in range(5):
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == me:
-                continue
-            pid = int(entry)
-            try:
-                cwd = os.readlink(f"/proc/{pid}/cwd")
-            except OSError:
-                cwd = ""
-            cmd = _proc_text(pid, "cmdline")
-            environ = _proc_text(pid, "environ")
-            if str(base) in cmd or cwd.startswith(str(base)) or str(base) in environ:
-                found.append((pid, cmd.strip()))
+        found = instance_processes(base)
         if not found:
             break
         for pid, cmd in found:
@@ -529,6 +606,8 @@ def run_story(app, story, backend, root, build_dir):
         for user in app.users:
             s.ids(user)
         story(s)
+        if s.failures:
+            raise Broken("; ".join(s.failures))
         if s.insecure:
             v.verdict, v.reason = "insecure", "; ".join(s.insecure)
             v.failed_step = s.insecure[0].split(":", 1)[0]
@@ -558,7 +637,7 @@ def run_story(app, story, backend, root, build_dir):
 
 def related_scenarios(app, backend, results):
     """The scenarios of the story's areas that deviated on this backend: what explains a verdict."""
-    from .execute import area_of
+    from .scenarios import area_of
     return sorted(r["scenario"] for r in results
                   if r["backend"] == backend and area_of(r["scenario"]) in app.related
                   and r["verdict"] not in ("PASS", "UNSUPPORTED"))
@@ -736,4 +815,31 @@ def write_into(results_json, rows):
             if (r["application"], r["backend"]) not in {(x["application"], x["backend"]) for x in rows}]
     doc["applications"] = sorted(keep + rows, key=lambda r: (r["application"], r["backend"]))
     Path(results_json).write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+# ---- the phase of ./conform run -------------------------------------------------------------------
+
+STORIES_DIR = "applications"
+
+
+def phase(root, backends, selected, unavailable, results_json, say=print, only=None):
+    """After the scenarios: every story under every selected backend, into results.json and the
+    matrix. unavailable: backend -> reason, for backends that did not run (their cells say why)."""
+    from . import report
+    root = Path(root)
+    stories = load_stories(root / STORIES_DIR)
+    unknown = [a for a in only or [] if a not in stories]
+    if unknown:
+        raise ConformError(root / STORIES_DIR, f"no application story {', '.join(unknown)} (have: {', '.join(stories)})")
+    doc = json.loads(Path(results_json).read_text())
+    runnable = [backends[b] for b in selected if not unavailable.get(b)]
+    rows = run_all(stories, runnable, root, lambda b: b.build_dir(root), results=doc.get("results", []),
+                   say=say, only=only)
+    for b in selected:
+        if unavailable.get(b):
+            rows += [Verdict(name, b, "UNSUPPORTED", f"backend not available: {unavailable[b]}").as_json()
+                     for name in stories if not only or name in only]
+    doc = write_into(results_json, rows)
+    report.write_matrix(Path(results_json).parent, doc)
     return doc

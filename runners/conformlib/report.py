@@ -7,7 +7,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from . import coverage, traces
+from . import applications, coverage, traces
 from .errors import ConformError
 from .execute import VERDICTS
 from .scenarios import SECURITY_AREA, area_of  # noqa: F401 (SECURITY_AREA: for renderers)
@@ -216,6 +216,7 @@ def matrix_markdown(doc):
         info_b = doc["backends"][b]
         out.append(f"| {b} | {info_b['kind']} | {info_b.get('reason') or 'not run'} |" + " |" * len(VERDICTS))
     out += security_markdown(m)
+    out += applications.applications_markdown(doc, application_backends(m))
     out += ["", "## By area (passed / applicable)", "",
             "| area | " + " | ".join(m.backends) + " |", "|---|" + "---|" * len(m.backends)]
     for area in sorted(m.areas):
@@ -236,6 +237,12 @@ def matrix_markdown(doc):
             out.append(f"| {s.split('.', 1)[1]} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
+
+
+def application_backends(m):
+    """The Applications section's columns: the backends that ran, then any with only application rows."""
+    extra = sorted({r["backend"] for r in m.doc.get("applications") or []} - set(m.backends))
+    return m.backends + extra
 
 
 def security_rows(m):
@@ -327,6 +334,7 @@ def matrix_html(doc):
                    f"<td colspan='{len(VERDICTS) + 1}'>{e(info_b.get('reason') or 'not run')}</td></tr>")
     out.append("</table>")
     out += security_html(m)
+    out += applications.applications_html(doc, application_backends(m))
     out.append("<h2>By area (passed / applicable)</h2><table><tr><th>area</th>"
                + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>")
     for area in sorted(m.areas):

@@ -1,0 +1,181 @@
+"""The application stories (applications/*.py) and their runner (runners/conformlib/applications.py):
+real Debian programs judged works / broken / insecure per backend.
+
+Natively every story works and every refusal is exercised; fixture backends prove the verdicts can
+go wrong for the right reasons: without SO_PEERCRED the programs that trust peer credentials
+(PostgreSQL's peer authentication, D-Bus's EXTERNAL) stop working while socat does not care, and
+with directories that cannot be closed postfix's private sockets are reachable: insecure."""
+
+import json
+import os
+
+import pytest
+from conftest import FIXTURE_BACKENDS, ROOT, conform, needs_build, needs_root
+from conformlib import applications as A
+from conformlib import report
+from conformlib.backends import load_backend, load_backends
+from conformlib.errors import ConformError
+
+BUILD = ROOT / "build"
+STORIES = A.load_stories(ROOT / "applications")
+SHIPPED = load_backends([ROOT / "runners" / "backends"])
+FIXTURES = load_backends([FIXTURE_BACKENDS])
+needs_fixtures = pytest.mark.skipif(not (BUILD / "tests" / "fixtures").is_dir(),
+                                    reason="fixture libraries not built: ./conform build")
+
+
+def judge(app, backend):
+    a, story = STORIES[app]
+    why = A.availability(a)
+    if why:
+        pytest.skip(why)
+    return A.run_story(a, story, backend, ROOT, BUILD)
+
+
+def shown(v):
+    return f"{v.application} on {v.backend}: {v.verdict}: {v.reason}\n{v.evidence}"
+
+
+def statuses(v):
+    return [s["status"] for s in v.steps]
+
+
+@needs_root
+@pytest.mark.parametrize("app", sorted(STORIES))
+def test_every_story_works_natively_and_its_refusals_were_tried(app):
+    v = judge(app, SHIPPED["native"])
+    assert v.verdict == "works", shown(v)
+    assert "failed" not in statuses(v) and "NOT REFUSED" not in statuses(v)
+    if STORIES[app][0].identities:  # a refusal held because it was tried, not because it was skipped
+        assert "refused" in statuses(v), shown(v)
+    assert not any(s["step"] == "clean up" for s in v.steps), shown(v)  # nothing had to be killed
+
+
+@needs_root
+@needs_fixtures
+@pytest.mark.parametrize("app", ["postgresql", "dbus"])
+def test_without_peer_credentials_the_stories_that_trust_them_fail(app):
+    v = judge(app, FIXTURES["fixture-no-peercred"])
+    assert v.verdict in ("broken", "insecure"), shown(v)
+    assert v.failed_step, shown(v)
+
+
+@needs_root
+@needs_fixtures
+def test_socat_does_not_need_peer_credentials():
+    v = judge("socat", FIXTURES["fixture-no-peercred"])
+    assert v.verdict == "works", shown(v)
+
+
+@needs_root
+@needs_fixtures
+def test_directories_that_cannot_be_closed_make_postfix_insecure():
+    v = judge("postfix", FIXTURES["fixture-ignore-dir-modes"])
+    assert v.verdict == "insecure", shown(v)
+    assert v.failed_step == "nobody refused at private/local", shown(v)
+    assert "NOT REFUSED" in statuses(v)
+    # The mail still went through: insecure, not broken.
+    assert any(s["step"] == "delivered to the mailbox" and s["status"] == "ok" for s in v.steps), shown(v)
+
+
+# ---- what a backend can carry, and what cannot run ----------------------------------------------
+
+SH = A.Application(name="sh", summary="", packages=["dash"], programs=["/bin/sh"], users=["nobody"],
+                   identities=True)
+
+
+def test_a_backend_without_other_uids_cannot_carry_a_story_of_several_users():
+    v = A.run_story(SH, lambda s: pytest.fail("must not run"), SHIPPED["bwrap-userns"], ROOT, BUILD)
+    assert v.verdict == "UNSUPPORTED"
+    assert v.reason == SHIPPED["bwrap-userns"].unsupported["identities"]
+
+
+@pytest.mark.parametrize("backend", ["qemu-aarch64", "qemu-arm"])
+def test_foreign_guests_say_why_the_programs_cannot_run(backend):
+    v = A.run_story(SH, lambda s: pytest.fail("must not run"), SHIPPED[backend], ROOT, BUILD)
+    assert v.verdict == "UNSUPPORTED" and "x86_64 Debian programs" in v.reason
+
+
+def test_qemu_user_runs_only_the_clients():
+    assert A.carriage(SHIPPED["qemu-x86_64"])[0] == "clients"
+    assert A.carriage(SHIPPED["proot"])[0] == "tree" and A.carriage(SHIPPED["cygwin-2014"])[0] == "tree"
+
+
+def test_a_missing_program_says_what_to_install():
+    app = A.Application(name="x", summary="", packages=["x-server"], programs=["/nonexistent/x-server"])
+    v = A.run_story(app, lambda s: pytest.fail("must not run"), SHIPPED["native"], ROOT, BUILD)
+    assert v.verdict == "UNSUPPORTED"
+    assert v.reason.startswith("not available: apt-get install x-server")
+
+
+def test_a_bad_applications_table_names_the_descriptor(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text('description = "d"\nkind = "emulator"\n[applications]\ncarry = "everything"\n')
+    with pytest.raises(ConformError, match="b.toml.*applications.carry 'everything'"):
+        A.carriage(load_backend(path))
+    path.write_text('description = "d"\nkind = "emulator"\n[applications]\ncary = "tree"\n')
+    with pytest.raises(ConformError, match="unknown key 'applications.cary'"):
+        A.carriage(load_backend(path))
+
+
+def test_a_broken_story_file_is_named(tmp_path):
+    (tmp_path / "bad.py").write_text("APP = 1\n")
+    with pytest.raises(ConformError, match="bad.py"):
+        A.load_stories(tmp_path)
+
+
+def test_a_story_that_raises_is_an_error_not_a_verdict_and_leaves_nothing():
+    def story(s):
+        s.start("sleeper", ["sleep", "600"], native=True)
+        raise KeyError("oops")
+    app = A.Application(name="x", summary="", packages=["coreutils"], programs=["/bin/sleep"])
+    v = A.run_story(app, story, SHIPPED["native"], ROOT, BUILD)
+    assert v.verdict == "ERROR" and "KeyError" in v.reason
+    assert not [line for line in os.popen("ps -eo args").read().splitlines() if "afunix-app-x-native" in line]
+
+
+# ---- results.json and the matrix -----------------------------------------------------------------
+
+def test_the_matrix_shows_applications_beside_the_scenarios_that_explain_them(tmp_path):
+    backends = {b: {"description": b, "kind": k, "available": True, "reason": None}
+                for b, k in [("native", "oracle"), ("emu", "emulation")]}
+    rows = [report_row("native", "Permissions.Private/stream", "PASS"),
+            report_row("emu", "Permissions.Private/stream", "FAIL")]
+    doc = {"schema": 1, "run_info": {}, "scenarios": ["Permissions.Private/stream"], "backends": backends,
+           "results": rows}
+    assert "Applications" not in report.matrix_markdown(doc)  # absent rows: no section
+    app = A.Application(name="postfix", summary="", packages=[], programs=[], related=["Permissions"])
+    doc["applications"] = [
+        A.Verdict("postfix", "native", "works").as_json(),
+        dict(A.Verdict("postfix", "emu", "insecure", "nobody refused at private/local: connected",
+                       "nobody refused at private/local").as_json(),
+             related=A.related_scenarios(app, "emu", rows))]
+    md = report.matrix_markdown(doc)
+    assert "## Applications" in md
+    assert "| postfix | works | insecure (nobody refused at private/local) |" in md
+    assert "Related scenarios: Permissions 1 deviating (Private/stream)" in md
+    html = report.matrix_html(doc)
+    assert "id='applications'" in html and "insecure (nobody refused at private/local)" in html
+
+
+def report_row(backend, scenario, verdict):
+    return {"backend": backend, "scenario": scenario, "area": scenario.split(".")[0], "verdict": verdict,
+            "message": "", "duration": 0, "detail": f"diffs/{backend}/x.txt"}
+
+
+@needs_root
+@needs_build
+@needs_fixtures
+def test_conform_run_judges_the_applications_into_results_json(tmp_path):
+    results = tmp_path / "results"
+    proc = conform("run", "--backends-dir", str(FIXTURE_BACKENDS), "--backend", "fixture-no-peercred",
+                   "--results", str(results), "--application", "socat", "--application", "dbus",
+                   "--", "-k", "Peercred")
+    doc = json.loads((results / "results.json").read_text())
+    got = {r["application"]: r for r in doc["applications"]}
+    assert set(got) == {"socat", "dbus"}, proc.stdout + proc.stderr
+    assert got["socat"]["verdict"] == "works"
+    assert got["dbus"]["verdict"] in ("broken", "insecure")
+    assert got["dbus"]["related"] and all(s.split(".")[0].split("/")[-1] in STORIES["dbus"][0].related
+                                          for s in got["dbus"]["related"])
+    assert "## Applications" in (results / "matrix.md").read_text()
