@@ -170,7 +170,7 @@ def test_conform_run_judges_the_applications_into_results_json(tmp_path):
     results = tmp_path / "results"
     proc = conform("run", "--backends-dir", str(FIXTURE_BACKENDS), "--backend", "fixture-no-peercred",
                    "--results", str(results), "--application", "socat", "--application", "dbus",
-                   "--", "-k", "Peercred")
+                   "--", "-k", "Peercred and CredsAfterAccept")
     doc = json.loads((results / "results.json").read_text())
     got = {r["application"]: r for r in doc["applications"]}
     assert set(got) == {"socat", "dbus"}, proc.stdout + proc.stderr

@@ -22,6 +22,7 @@ How a backend carries programs is the descriptor's business (runners/backends/*.
     unsupported = "why"  no story can run there (e.g. a guest architecture without Debian's programs)
     command = [...]      replaces `command` for programs (e.g. bwrap binding /etc for user names)
     env = {...}          added to (or replacing) `env` for programs
+    workdir_on_host = "{tmp}/work"   where the backend's workdir is on the host (default {tmp})
 
 Every instance lives in its own temporary directory on its own sockets, every wait is bounded, and
 every process a story started is gone when it ends (process groups, then a sweep of orphans that
@@ -46,7 +47,7 @@ from .errors import ConformError
 
 VERDICTS = ("works", "broken", "insecure", "UNSUPPORTED", "ERROR")
 CARRY = ("tree", "clients")
-APPLICATION_KEYS = {"carry": str, "unsupported": str, "command": list, "env": dict}
+APPLICATION_KEYS = {"carry": str, "unsupported": str, "command": list, "env": dict, "workdir_on_host": str}
 DEADLINE_S = 30  # any one program run or readiness wait, scaled by the backend's timeout_multiplier
 OUTPUT_TAIL = 12  # lines of a program's output kept as evidence
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
@@ -192,17 +193,13 @@ class Story:
         self._cleanups = []
 
     def _host_of_workdir(self, backend, workdir):
-        """The host directory behind the backend's workdir: the same path natively, {tmp} for a
-        path the backend binds there, {tmp}/<path> for a fake root at {tmp}."""
+        """The host directory behind the backend's workdir: the same path when it is one of the
+        host's ({tmp} itself), otherwise [applications] workdir_on_host, by default {tmp} (the
+        pattern of proot -b {tmp}:/guest and bwrap --bind {tmp} /guest)."""
         if Path(workdir) == self.base or Path(workdir).is_relative_to(self.base):
             return Path(workdir)
-        command = " ".join(backend.command)
-        if f"{{tmp}}:{workdir}" in command or f"{{tmp}} {workdir}" in command or \
-                ("{tmp}" in command and f'"{workdir}"' in command):
-            return self.base
-        if "fakechroot" in command:
-            return self.base / workdir.lstrip("/")
-        return self.base  # bound at the workdir (bwrap --bind {tmp} /afunix-work)
+        on_host = (getattr(backend, "applications", None) or {}).get("workdir_on_host", "{tmp}")
+        return Path(expand(on_host, {"tmp": str(self.base)}))
 
     def _copy_preloads(self):
         """Programs run as other users; the build tree may sit where they cannot read (a private
