@@ -8,13 +8,13 @@ user is at the other end of the socket (SO_PEERCRED) and lets it in only as the 
     daemon$   psql -h sock -U daemon -d postgres -c "SELECT current_user"      -> daemon
     nobody$   psql -h sock -U daemon -d postgres ...
               refused: FATAL: Peer authentication failed for user "daemon"
+    postgres$ pg_ctl stop -D data -m fast        "server stopped", no process left
 
 The users are Debian's system users: postgres (the postgresql package's server account), daemon
 (the role) and nobody (the impostor); the test identities 61001-61003 have no passwd entries, and
 peer authentication maps a uid to a name."""
 
 import glob
-import signal
 
 from conformlib.applications import Application, Unavailable
 
@@ -67,5 +67,9 @@ def story(s):
               + ("refused" + (" (Peer authentication failed)" if r.says("Peer authentication failed") else "")
                  if r.returncode != 0 else "let in") + f", exit {r.returncode}")
     s.output("another OS user refused", server)
-    s.stop("server stops", server, signal.SIGINT)  # "fast shutdown"
+    # pg_ctl signals the postmaster named in data/postmaster.pid (a wrapper such as fakechroot's
+    # shell may stand between this process and it), then waits until it is gone.
+    r = s.run("server stops", [f"{bin_}/pg_ctl", "stop", "-D", s.path("data"), "-m", "fast", "-w"],
+              user=SERVER, server=True)
+    s.check("server stops", r.returncode == 0 and r.says("server stopped"), "pg_ctl stop -m fast: 'server stopped'", r)
     s.wait_for("every server process exits", lambda: not s.processes(), "no process of the instance left running")
