@@ -28,6 +28,8 @@ from conformlib.backends import load_backends  # noqa: E402
 from conformlib.errors import ConformError  # noqa: E402
 from conformlib import execute  # noqa: E402
 from conformlib.execute import Paths  # noqa: E402
+from conformlib.expectations import load_dir as load_expectations  # noqa: E402
+from conformlib.versions import backend_version  # noqa: E402
 
 RESULT_PROPERTY = "afunix_result"
 COVERAGE_FILE = ROOT / "conformance" / "coverage.toml"
@@ -47,6 +49,10 @@ def pytest_addoption(parser):
                 help="scenario processes running at once (default: three per core)")
     g.addoption("--isolate", action="store_true", dest="afunix_isolate",
                 help="one scenario-program process per scenario instead of batches")
+    g.addoption("--expectations", default=str(ROOT / "runners" / "expectations"), dest="afunix_expectations",
+                help="directory of the backends' known deviations (<backend>.toml)")
+    g.addoption("--compare-with", default="", dest="afunix_compare_with",
+                help="an earlier results directory to compare this run with")
 
 
 def suite_revision():
@@ -75,6 +81,7 @@ class Session:
         self.expected_dir = Path(opt.afunix_expected)
         self.revision = suite_revision()
         self.oracle = record.load_recorded(self.expected_dir)
+        load_expectations(opt.afunix_expectations)  # a malformed file stops the run before it starts
         self.scenarios = scenarios.list_scenarios(builds.binary(ROOT, "native"))
         self._paths = {}
         # An xdist worker learns its items one at a time: it runs each cell as it comes.
@@ -228,7 +235,8 @@ def _write_header(config, nodeids):
     config.afunix_header = True
     selected = [c for c in map(_cell_of, nodeids) if c]
     backends = {b: {"description": s.backends[b].description, "kind": s.backends[b].kind,
-                    "available": s.unavailable[b] is None, "reason": s.unavailable[b]}
+                    "available": s.unavailable[b] is None, "reason": s.unavailable[b],
+                    "version": backend_version(s.backends[b], s.revision)}
                 for b in s.selected}
     run_info = {
         "suite_revision": s.revision,
@@ -237,6 +245,10 @@ def _write_header(config, nodeids):
         "command": " ".join(sys.argv),
         "run_id": os.environ.get("AFUNIX_RUN_ID"),
         "security": scenarios.security_split(s.scenarios, s.expected),
+        # Where annotate.py finds the oracle, the known deviations and the run to compare with.
+        "expected_dir": str(s.expected_dir.resolve()),
+        "expectations_dir": str(Path(config.option.afunix_expectations).resolve()),
+        "previous_run": config.option.afunix_compare_with or None,
     }
     runlog.write_header(s.results_dir, run_info, backends, s.scenarios, selected)
 

@@ -35,6 +35,7 @@ from . import builds, traces
 from .backends import expand
 from .errors import ConformError
 from .scenarios import area_of, what_it_said
+from .verdicts import RETRIED, VERDICT_NAMES
 
 # Deadlines, scaled by the backend's timeout_multiplier, derived from what scenarios take (natively
 # the slowest takes 0.22 s; context.cc says how the harness's own deadlines follow from it). The
@@ -46,10 +47,8 @@ RUNNER_GRACE_S = 2
 START_ALLOWANCE_S = 5
 PR_SET_CHILD_SUBREAPER = 36
 
-VERDICTS = ("PASS", "FAIL", "FLAKY", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
-# Verdicts worth a second attempt: cheap to repeat, and a deviation that does not repeat is
-# FLAKY, not FAIL. (A TIMEOUT costs its full deadline again; it is not retried.)
-RETRIED = ("FAIL", "CRASH")
+# What each verdict means (which are retried, which are failures) is defined once, in verdicts.py.
+VERDICTS = VERDICT_NAMES
 
 # Scenarios per shard: large enough that starting a process (milliseconds natively, tenths of a
 # second under qemu or proot) is paid rarely, small enough that shards balance over the workers.

@@ -7,23 +7,27 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from . import applications, coverage, traces
+from . import applications, coverage, junit, traces
+from .annotate import annotate
 from .errors import ConformError
-from .execute import VERDICTS
 from .scenarios import SECURITY_AREA, area_of  # noqa: F401 (SECURITY_AREA: for renderers)
+from .verdicts import SCORE_FORMULA, STATUS_NAMES, VERDICT_NAMES
 
 SCHEMA = 1
 SECURITY_WORDS = {"attacks": {"PASS": "held", "FAIL": "breached"},
                   "controls": {"PASS": "works", "FAIL": "broken"}}
-SCORE_FORMULA = "PASS / (scenarios - UNSUPPORTED)"
+# The summary's columns: statuses (a verdict read against the backend's expectation file).
+COLUMNS = STATUS_NAMES
+CHANGE_MARKS = {"regressed": "▼", "fixed": "▲", "changed": "Δ", "new": "+"}
 
 
 def cell_file(backend, scenario):
     return f"diffs/{backend}/{traces.file_name(scenario)[:-5]}.txt"
 
 
-def _write_cells(out_dir, results, backends):
-    """Writes one detail file per cell; returns the results.json rows."""
+def _write_cells(out_dir, results, backends, observed=None):
+    """Writes one detail file per cell; returns the results.json rows. observed collects the
+    cells' traces (for their signatures) when given."""
     rows = []
     for r in results:
         rel = cell_file(r.backend, r.scenario)
@@ -38,16 +42,52 @@ def _write_cells(out_dir, results, backends):
                      "detail": rel})
         if r.run:
             backends[r.backend].setdefault("run_info", r.run)
+        if observed is not None and r.trace and "actors" in r.trace:
+            observed[(r.backend, r.scenario)] = r.trace
     return rows
 
 
-def _save(out_dir, doc):
+_DETAIL_KEYS = ("status: ", "signature: ", "expected signature: ", "finding: ", "reason: ", "change: ")
+
+
+def _detail_header(out_dir, row):
+    """Puts the cell's status, signature and finding under the first line of its detail file."""
+    path = out_dir / row["detail"]
+    if not path.exists():
+        return
+    lines = path.read_text().split("\n")
+    rest = lines[1:]
+    while rest and rest[0].startswith(_DETAIL_KEYS):
+        rest.pop(0)
+    head = []
+    if row.get("status") and row["status"] != row["verdict"] or row.get("unexpected"):
+        head.append(f"status: {row['status']}" + (" (unexpected)" if row.get("unexpected") else " (expected)"))
+    if row.get("signature"):
+        head.append(f"signature: {row['signature']}")
+    sigs = (row.get("expectation") or {}).get("signatures")
+    if sigs and row.get("status") == "FAIL":
+        head.append("expected signature: " + " | ".join(sigs))
+    if row.get("finding"):
+        head.append(f"finding: {row['finding']['id']} ({row['finding']['url']})")
+    if row.get("reason"):
+        head.append(f"reason: {row['reason']}")
+    if row.get("change"):
+        head.append(f"change: {row['change']} since the previous run")
+    path.write_text("\n".join(lines[:1] + head + rest))
+
+
+def _save(out_dir, doc, observed=None):
     doc["results"].sort(key=lambda x: (x["backend"], x["scenario"]))
+    annotate(doc, out_dir, observed)
+    doc["score_formula"] = SCORE_FORMULA
+    for row in doc["results"]:
+        _detail_header(out_dir, row)
     # Atomically: a run killed while writing leaves the previous results.json or the new one, never half.
     tmp = out_dir / f".results.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     os.replace(tmp, out_dir / "results.json")
     write_matrix(out_dir, doc)
+    junit.write(out_dir, doc)
     return doc
 
 
@@ -56,11 +96,12 @@ def write_results(out_dir, run_info, backends, scenarios, results, partial_reaso
     partial_reason: why the run did not finish (then "partial" is true), or None."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = _write_cells(out_dir, results, backends)
+    observed = {}
+    rows = _write_cells(out_dir, results, backends, observed)
     doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
            "partial": partial_reason is not None, "partial_reason": partial_reason,
            "scenarios": list(scenarios), "backends": backends, "results": rows}
-    return _save(out_dir, doc)
+    return _save(out_dir, doc, observed)
 
 
 def add_backend(out_dir, name, info, results):
@@ -69,8 +110,9 @@ def add_backend(out_dir, name, info, results):
     doc = load_results(out_dir / "results.json")
     doc["backends"][name] = info
     doc["results"] = [r for r in doc["results"] if r["backend"] != name]
-    doc["results"] += _write_cells(out_dir, results, doc["backends"])
-    return _save(out_dir, doc)
+    observed = {}
+    doc["results"] += _write_cells(out_dir, results, doc["backends"], observed)
+    return _save(out_dir, doc, observed)
 
 
 def write_coverage(out_dir, scenarios, coverage_file):
@@ -153,8 +195,8 @@ def validate_results(doc, where):
             bad(f"result {i} must be an object with backend, scenario and verdict strings")
         if r["backend"] not in backends:
             bad(f"result {i} is for backend '{r['backend']}', which 'backends' does not list")
-        if r["verdict"] not in VERDICTS:
-            bad(f"result {i} has verdict '{r['verdict']}', not one of {', '.join(VERDICTS)}")
+        if r["verdict"] not in VERDICT_NAMES:
+            bad(f"result {i} has verdict '{r['verdict']}', not one of {', '.join(VERDICT_NAMES)}")
     return doc
 
 
@@ -173,17 +215,30 @@ class Matrix:
             self.areas[area_of(s)].append(s)
 
     def counts(self, backend, scenarios=None):
-        c = dict.fromkeys(VERDICTS, 0)
+        """{status: n}, plus 'expected'/'unexpected' totals and the raw 'verdicts'."""
+        c = dict.fromkeys(COLUMNS, 0)
+        c["expected"] = c["unexpected"] = 0
+        c["verdicts"] = {}
         for s in scenarios if scenarios is not None else self.doc["scenarios"]:
             cell = self.cells.get((backend, s))
             if cell:
-                c[cell["verdict"]] += 1
+                c[cell.get("status", cell["verdict"])] += 1
+                c["unexpected" if cell.get("unexpected") else "expected"] += 1
+                c["verdicts"][cell["verdict"]] = c["verdicts"].get(cell["verdict"], 0) + 1
         return c
 
     def score(self, backend, scenarios=None):
-        c = self.counts(backend, scenarios)
-        applicable = sum(c.values()) - c["UNSUPPORTED"]
-        return c["PASS"], applicable
+        """(passed, applicable): a cell passes when its verdict is PASS (XPASS included); XFAIL is
+        still a deviation; UNSUPPORTED is not applicable."""
+        v = self.counts(backend, scenarios)["verdicts"]
+        applicable = sum(v.values()) - v.get("UNSUPPORTED", 0)
+        return v.get("PASS", 0), applicable
+
+    def deviations(self, backend):
+        return (self.doc.get("deviations") or {}).get(backend, [])
+
+    def version(self, backend):
+        return self.doc["backends"].get(backend, {}).get("version") or ""
 
 
 def _pct(passed, applicable):
@@ -205,16 +260,23 @@ def matrix_markdown(doc):
     out = ["# AF_UNIX conformance matrix", "",
            f"Suite revision {info.get('suite_revision')}, run {info.get('started')}. "
            f"Oracle: Linux {info.get('oracle', {}).get('kernel')} ({info.get('oracle', {}).get('machine')}). "
-           f"Score = {SCORE_FORMULA}; UNSUPPORTED never counts as a failure.", "",
+           f"{SCORE_FORMULA}.", "",
            _coverage_line(doc), "",
            "## Summary", "",
-           "| backend | kind | " + " | ".join(VERDICTS) + " | score |",
-           "|---|---|" + "---|" * len(VERDICTS) + "---|"]
+           "Expected = PASS, XFAIL (a known deviation, runners/expectations/) and UNSUPPORTED; unexpected "
+           "results fail the run. Δ = changes since the previous run.", "",
+           "| backend | version | kind | " + " | ".join(COLUMNS) + " | expected | unexpected | distinct deviations"
+           " | Δ | score |",
+           "|---|---|---|" + "---|" * len(COLUMNS) + "---|---|---|---|---|"]
     for b, kind, c, score in summary_rows(m):
-        out.append(f"| {b} | {kind} | " + " | ".join(str(c[v]) for v in VERDICTS) + f" | {score} |")
+        out.append(f"| {b} | {m.version(b)} | {kind} | " + " | ".join(str(c[v]) for v in COLUMNS)
+                   + f" | {c['expected']} | {c['unexpected']} | {len(m.deviations(b))} | {_change_summary(m, b)}"
+                   f" | {score} |")
     for b in m.unavailable:
         info_b = doc["backends"][b]
-        out.append(f"| {b} | {info_b['kind']} | {info_b.get('reason') or 'not run'} |" + " |" * len(VERDICTS))
+        out.append(f"| {b} | {info_b.get('version') or ''} | {info_b['kind']} | {info_b.get('reason') or 'not run'} |"
+                   + " |" * (len(COLUMNS) + 4))
+    out += deviations_markdown(m)
     out += security_markdown(m)
     out += applications.applications_markdown(doc, application_backends(m))
     out += ["", "## By area (passed / applicable)", "",
@@ -233,7 +295,7 @@ def matrix_markdown(doc):
             cells = []
             for b in m.backends:
                 cell = m.cells.get((b, s))
-                cells.append(f"[{cell['verdict']}]({cell['detail']})" if cell else "-")
+                cells.append(f"[{cell_label(cell)}]({cell['detail']})" if cell else "-")
             out.append(f"| {s.split('.', 1)[1]} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
@@ -243,6 +305,83 @@ def application_backends(m):
     """The Applications section's columns: the backends that ran, then any with only application rows."""
     extra = sorted({r["backend"] for r in m.doc.get("applications") or []} - set(m.backends))
     return m.backends + extra
+def cell_label(cell):
+    """A cell's word: its status, with the mark of its change since the previous run."""
+    mark = CHANGE_MARKS.get(cell.get("change") or "", "")
+    return cell.get("status", cell["verdict"]) + (f" {mark}" if mark else "")
+
+
+def _change_summary(m, backend):
+    c = (m.doc.get("comparison") or {}).get("backends", {}).get(backend)
+    if not c:
+        return ""
+    n = {k: len(v) for k, v in c.items() if v}
+    return ", ".join(f"{v} {k}" for k, v in n.items()) or "none"
+
+
+def deviation_headline(m, backend):
+    """"cygwin-2014: 630 FAIL cells, 14 distinct deviations (2 with unexpected cells)"."""
+    devs = m.deviations(backend)
+    verdicts_seen = m.counts(backend)["verdicts"]
+    cells = sum(g["count"] for g in devs)
+    words = ", ".join(f"{n} {v}" for v, n in sorted(verdicts_seen.items()) if v not in ("PASS", "UNSUPPORTED"))
+    unexpected = sum(1 for g in devs if set(g.get("statuses", {})) - {"XFAIL"})
+    return (f"{backend}: {words or 'no'} cell{'' if cells == 1 else 's'}, {len(devs)} distinct deviation"
+            f"{'' if len(devs) == 1 else 's'}" + (f" ({unexpected} with unexpected cells)" if unexpected else ""))
+
+
+def _finding_md(f):
+    if not f:
+        return "not in the expectation file"
+    url = f["url"]
+    link = ("../../" + url) if url.startswith("docs/") else url
+    return f"[{f['id']}]({link})" + (f" {f['title']}" if f.get("title") else "")
+
+
+def _scenario_list(scenarios, limit=4):
+    shown = ", ".join(s for s in scenarios[:limit])
+    return shown + (f" and {len(scenarios) - limit} more" if len(scenarios) > limit else "")
+
+
+def deviations_markdown(m):
+    rows = [b for b in m.backends if m.deviations(b)]
+    if not rows:
+        return []
+    out = ["", "## Distinct deviations per backend", "",
+           "Non-PASS cells grouped by signature (the first differing step's operation and values), "
+           "largest first.", ""]
+    for b in rows:
+        out += [f"### {deviation_headline(m, b)}", "", "| cells | statuses | signature | finding | scenarios |",
+                "|---|---|---|---|---|"]
+        for g in m.deviations(b):
+            statuses = ", ".join(f"{n} {s}" for s, n in sorted(g.get("statuses", {}).items()))
+            out.append(f"| {g['count']} | {statuses} | `{g['signature'].replace('|', '/')}` | {_finding_md(g['finding'])}"
+                       f" | {_scenario_list(g['scenarios'])} |")
+        out.append("")
+    return out
+
+
+def deviations_html(m):
+    rows = [b for b in m.backends if m.deviations(b)]
+    if not rows:
+        return []
+    e = html.escape
+    out = ["<h2>Distinct deviations per backend</h2><p>Non-PASS cells grouped by signature (the first "
+           "differing step's operation and values), largest first.</p>"]
+    for b in rows:
+        out.append(f"<h3>{e(deviation_headline(m, b))}</h3><table><tr><th>cells</th><th>statuses</th>"
+                   "<th>signature</th><th>finding</th><th>scenarios</th></tr>")
+        for g in m.deviations(b):
+            f = g.get("finding")
+            link = ""
+            if f:
+                url = ("../../" + f["url"]) if f["url"].startswith("docs/") else f["url"]
+                link = f"<a href='{e(url)}'>{e(f['id'])}</a> {e(f.get('title', ''))}"
+            statuses = ", ".join(f"{n} {s}" for s, n in sorted(g.get("statuses", {}).items()))
+            out.append(f"<tr><td>{g['count']}</td><td>{e(statuses)}</td><td><code>{e(g['signature'])}</code></td>"
+                       f"<td>{link or 'not in the expectation file'}</td><td>{e(_scenario_list(g['scenarios']))}</td></tr>")
+        out.append("</table>")
+    return out
 
 
 def security_rows(m):
@@ -308,6 +447,7 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-si
 th { background: #f2f2f2; position: sticky; top: 0; }
 td a { text-decoration: none; color: inherit; display: block; }
 .PASS { background: #d9f2d9; } .FAIL { background: #f7d4d4; } .FLAKY { background: #f3ecb0; } .UNSUPPORTED { background: #eee; color: #666; }
+.XFAIL { background: #f1e0e0; color: #555; } .XPASS { background: #bfe3f5; font-weight: bold; }
 .TIMEOUT { background: #fbe3c2; } .CRASH { background: #e9b3b3; font-weight: bold; } .ERROR { background: #e3c9f0; }
 """
 
@@ -320,19 +460,25 @@ def matrix_html(doc):
            f"<style>{_STYLE}</style></head><body>", "<h1>AF_UNIX conformance matrix</h1>",
            f"<p>Suite revision {e(str(info.get('suite_revision')))}, run {e(str(info.get('started')))}. "
            f"Oracle: Linux {e(str(info.get('oracle', {}).get('kernel')))} "
-           f"({e(str(info.get('oracle', {}).get('machine')))}). Score = {e(SCORE_FORMULA)}; "
-           "UNSUPPORTED never counts as a failure. Each cell links to its diff.</p>",
+           f"({e(str(info.get('oracle', {}).get('machine')))}). {e(SCORE_FORMULA)}. "
+           "Each cell links to its diff; ▼ regressed, ▲ fixed, Δ changed, + new since the previous run.</p>",
            f"<p><a href='coverage.html'>{e(_coverage_line(doc))}</a></p>",
-           "<h2>Summary</h2><table><tr><th>backend</th><th>kind</th><th>description</th>"
-           + "".join(f"<th>{v}</th>" for v in VERDICTS) + "<th>score</th></tr>"]
+           "<h2>Summary</h2><table><tr><th>backend</th><th>version</th><th>kind</th><th>description</th>"
+           + "".join(f"<th>{v}</th>" for v in COLUMNS)
+           + "<th>expected</th><th>unexpected</th><th>distinct deviations</th><th>Δ</th><th>score</th></tr>"]
     for b, kind, c, score in summary_rows(m):
-        out.append(f"<tr><td>{e(b)}</td><td>{e(kind)}</td><td>{e(doc['backends'][b]['description'])}</td>"
-                   + "".join(f"<td>{c[v]}</td>" for v in VERDICTS) + f"<td>{score}</td></tr>")
+        out.append(f"<tr><td>{e(b)}</td><td>{e(m.version(b))}</td><td>{e(kind)}</td>"
+                   f"<td>{e(doc['backends'][b]['description'])}</td>"
+                   + "".join(f"<td>{c[v]}</td>" for v in COLUMNS)
+                   + f"<td>{c['expected']}</td><td class='{'FAIL' if c['unexpected'] else 'PASS'}'>{c['unexpected']}</td>"
+                   f"<td>{len(m.deviations(b))}</td><td>{e(_change_summary(m, b))}</td><td>{score}</td></tr>")
     for b in m.unavailable:
         info_b = doc["backends"][b]
-        out.append(f"<tr><td>{e(b)}</td><td>{e(info_b['kind'])}</td><td>{e(info_b['description'])}</td>"
-                   f"<td colspan='{len(VERDICTS) + 1}'>{e(info_b.get('reason') or 'not run')}</td></tr>")
+        out.append(f"<tr><td>{e(b)}</td><td>{e(info_b.get('version') or '')}</td><td>{e(info_b['kind'])}</td>"
+                   f"<td>{e(info_b['description'])}</td>"
+                   f"<td colspan='{len(COLUMNS) + 5}'>{e(info_b.get('reason') or 'not run')}</td></tr>")
     out.append("</table>")
+    out += deviations_html(m)
     out += security_html(m)
     out += applications.applications_html(doc, application_backends(m))
     out.append("<h2>By area (passed / applicable)</h2><table><tr><th>area</th>"
@@ -349,9 +495,10 @@ def matrix_html(doc):
             for b in m.backends:
                 cell = m.cells.get((b, s))
                 if cell:
-                    title = e(cell["message"] or cell["verdict"], quote=True)
-                    row.append(f"<td class='{cell['verdict']}'><a href='{e(cell['detail'])}' "
-                               f"title='{title}'>{cell['verdict']}</a></td>")
+                    title = e(cell.get("reason") or cell["message"] or cell["verdict"], quote=True)
+                    status = cell.get("status", cell["verdict"])
+                    row.append(f"<td class='{status}'><a href='{e(cell['detail'])}' "
+                               f"title='{title}'>{e(cell_label(cell))}</a></td>")
                 else:
                     row.append("<td>-</td>")
             out.append("<tr>" + "".join(row) + "</tr>")
@@ -367,12 +514,33 @@ def write_matrix(out_dir, doc):
 
 
 def summary_table(doc):
-    """The plain-text table ./conform run prints at the end."""
+    """The plain-text table ./conform run prints at the end, then each backend's distinct
+    deviations (the largest few)."""
     m = Matrix(doc)
-    header = f"{'backend':<26} " + " ".join(f"{v:>11}" for v in VERDICTS) + f" {'score':>6}"
+    short = {"UNSUPPORTED": "UNSUPP", "TIMEOUT": "TIMEOUT"}
+    header = (f"{'backend':<24} " + " ".join(f"{short.get(v, v):>7}" for v in COLUMNS)
+              + f" {'expect':>6} {'unexp':>5} {'distinct':>8} {'score':>5}  version")
     lines = [header, "-" * len(header)]
     for b, _, c, score in summary_rows(m):
-        lines.append(f"{b:<26} " + " ".join(f"{c[v]:>11}" for v in VERDICTS) + f" {score:>6}")
+        lines.append(f"{b:<24} " + " ".join(f"{c[v]:>7}" for v in COLUMNS)
+                     + f" {c['expected']:>6} {c['unexpected']:>5} {len(m.deviations(b)):>8} {score:>5}  {m.version(b)}")
     for b in m.unavailable:
-        lines.append(f"{b:<26} {doc['backends'][b].get('reason') or 'not run'}")
+        lines.append(f"{b:<24} {doc['backends'][b].get('reason') or 'not run'}")
+    lines += ["", SCORE_FORMULA + "."]
+    for b in m.backends:
+        devs = m.deviations(b)
+        if not devs:
+            continue
+        lines += ["", deviation_headline(m, b) + ":"]
+        for g in devs[:5]:
+            f = g.get("finding") or {}
+            lines.append(f"  {g['count']:>4} x {g['signature'][:110]}  [{f.get('id') or 'no expectation'}]")
+        if len(devs) > 5:
+            lines.append(f"       ... {len(devs) - 5} more (matrix.md, 'Distinct deviations')")
+    comp = doc.get("comparison")
+    if comp and comp.get("backends"):
+        lines += ["", f"since the previous run ({comp['a']['name']}):"]
+        for b in comp["backends"]:
+            lines.append(f"  {b}: {_change_summary(m, b)}")
+        lines += [f"  note: {n}" for n in comp.get("notes", [])]
     return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""Deviation signatures: what differs, not where. A signature names the first differing step's
+operation and the expected vs observed values that differ, with run-specific noise (ports, pids,
+temporary paths, secrets) normalised away, so that the same deviation gives the same signature run
+after run and in every scenario that shows it. Two cells with one signature are one deviation.
+
+    connect: result expected "ENOENT", observed "EACCES"
+    recvmsg: msg_flags expected "MSG_CTRUNC", observed "none"; leaked_fds expected (absent), observed 1
+    end of server: expected "exit 0", observed "signal SIGSEGV"
+    TIMEOUT: the scenario program was still running after {n} s; its process group was killed
+
+The structural first difference is traces.first_difference (shared with the diff's first cause);
+this module only renders it.
+"""
+
+import json
+import re
+
+from . import traces
+
+MAX_VALUE = 80  # characters of one rendered value; longer ones are cut (with a marker)
+
+# Run-specific noise, most specific first. Each is (pattern, replacement).
+_NOISE = [
+    (re.compile(r"/tmp/afunix-[A-Za-z0-9._-]+"), "{tmp}"),  # the run's fresh directory
+    (re.compile(r"scn-[A-Za-z0-9]{6}"), "scn-XXXXXX"),  # a scenario directory (mkdtemp)
+    (re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3}|localhost|\[::1\]):\d+"), r"\1:{port}"),
+    (re.compile(r"\b(port|pid|tid|inode|ino)([ =:]+)\d+", re.I), r"\1\2{n}"),
+    (re.compile(r"\b[0-9a-f]{16,}\b", re.I), "{hex}"),  # secrets, nonces, hashes
+    (re.compile(r"\b\d+(\.\d+)? s\b"), "{n} s"),  # durations in messages
+]
+_NOISY_KEYS = {"port", "pid", "tid", "inode", "ino", "secret", "nonce"}
+
+
+def normalise(value, key=None):
+    """value with run-specific noise replaced by placeholders; structure kept."""
+    if key in _NOISY_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        return "{" + key + "}"
+    if isinstance(value, str):
+        for pattern, repl in _NOISE:
+            value = pattern.sub(repl, value)
+        return value
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    if isinstance(value, dict):
+        return {k: normalise(v, k) for k, v in value.items()}
+    return value
+
+
+def _value(v):
+    if v == traces.MISSING:
+        return traces.MISSING
+    text = json.dumps(normalise(v), separators=(",", ":"), sort_keys=False)
+    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 1] + "…"
+
+
+def render(d):
+    """The signature text of a traces.Difference."""
+    if d.kind == "status":
+        return f"status: expected {d.expected}, observed {d.observed}"
+    if d.kind == "actor":
+        return f"actor {d.role}: " + ("missing" if d.observed is None else "not in the oracle")
+    if d.kind == "step":
+        if d.observed is None:
+            return f"{d.op}: expected, observed nothing (the actor's trace ends before it)"
+        if d.expected is None:
+            return f"{d.op}: not expected, observed {_value(d.observed)}"
+        return f"{d.op}: " + "; ".join(f"{k} expected {_value(e)}, observed {_value(o)}" for k, e, o in d.fields)
+    if d.kind == "identity":
+        return f"identity of {d.role}: expected {d.expected}, observed {d.observed}"
+    if d.kind == "end":
+        return f"end of {d.role}: expected {_value(d.expected)}, observed {_value(d.observed)}"
+    raise ValueError(f"unknown difference kind {d.kind!r}")
+
+
+def of_traces(expected, observed):
+    """Signature of an observed trace against the oracle's, None when their behaviour agrees."""
+    d = traces.first_difference(traces.behaviour(expected), traces.behaviour(observed))
+    return render(d) if d else None
+
+
+_ATTEMPT = re.compile(r"attempt \d+: ([A-Z]+)")
+
+
+def of_message(verdict, message):
+    """Signature of a cell with no trace to compare (the program hung, crashed before writing one,
+    or wrote garbage): the verdict and the first line of the runner's message, normalised."""
+    first = (message or "").splitlines()[0] if message else ""
+    first = re.sub(r"/[^\s:;]*/(traces|results)/[^\s:;]*", "{results}", first)
+    first = first.split("; it said:")[0]
+    return f"{verdict}: {normalise(first)}".rstrip(": ")
+
+
+def of_cell(verdict, message, observed=None, expected=None):
+    """The signature of one cell; None for PASS and UNSUPPORTED (nothing deviated).
+    observed/expected: the trace documents when there are valid ones."""
+    if verdict in ("PASS", "UNSUPPORTED"):
+        return None
+    if verdict == "FLAKY":
+        seen = _ATTEMPT.findall(message or "")
+        return "FLAKY: " + (", then ".join(seen) if seen else normalise(message or ""))
+    if verdict != "ERROR" and observed is not None and expected is not None:
+        sig = of_traces(expected, observed)
+        if sig:
+            return sig
+    return of_message(verdict, message)
