@@ -43,8 +43,9 @@ def test_swapped_errno_fails_exactly_the_scenarios_that_see_it(tmp_path):
     one = sorted(touched)[0]
     detail = (results / verdicts[one]["detail"]).read_text()
     assert '"result": "ENOENT"' in detail and '"result": "EACCES"' in detail and "actor " in detail
-    # A fixture's deviations are results, and the run exits 0 (only native deviations fail a run).
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # No expectation file lists the fixture's deviation: the run fails and names the cell.
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"unexpected: fixture-connect-enoent-as-eacces {one}: FAIL" in proc.stdout
 
 
 def test_missing_peercred_fails_exactly_the_scenarios_that_read_it(tmp_path):

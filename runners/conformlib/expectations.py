@@ -80,7 +80,9 @@ class Entry:
         return True
 
     def matches(self, verdict, signature):
-        return verdict in self.verdicts and (not self.signatures or signature in self.signatures)
+        if verdict not in self.verdicts:
+            return False
+        return verdict in ALSO_IN_SETS or not self.signatures or signature in self.signatures
 
 
 @dataclass

@@ -46,10 +46,10 @@ def normalise(value, key=None):
     return value
 
 
-def _value(v):
+def _value(v, key=None):
     if v == traces.MISSING:
         return traces.MISSING
-    text = json.dumps(normalise(v), separators=(",", ":"), sort_keys=False)
+    text = json.dumps(normalise(v, key), separators=(",", ":"), sort_keys=False)
     return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 1] + "…"
 
 
@@ -64,7 +64,7 @@ def render(d):
             return f"{d.op}: expected, observed nothing (the actor's trace ends before it)"
         if d.expected is None:
             return f"{d.op}: not expected, observed {_value(d.observed)}"
-        return f"{d.op}: " + "; ".join(f"{k} expected {_value(e)}, observed {_value(o)}" for k, e, o in d.fields)
+        return f"{d.op}: " + "; ".join(f"{k} expected {_value(e, k)}, observed {_value(o, k)}" for k, e, o in d.fields)
     if d.kind == "identity":
         return f"identity of {d.role}: expected {d.expected}, observed {d.observed}"
     if d.kind == "end":
