@@ -3,8 +3,9 @@
 native run of the same scenarios made here. A backend whose tool or cross build is missing, or
 that cannot work on this machine (no ptrace, no user namespaces), is skipped with the reason.
 
-What each backend must show is what docs/triage/<backend>.md says about these scenarios; when a
-backend is fixed upstream these expectations (and the note) change together."""
+What each backend must show is what its expectation file (runners/expectations/<backend>.toml, tied
+to docs/triage/<backend>.md) says about these scenarios: every cell PASS or XFAIL with the triaged
+signature. When a backend is fixed upstream the file (and the note) change, not this test."""
 
 import os
 import shutil
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conformlib import traces
+from conformlib import expectations, signatures, traces
 from conformlib.backends import load_backend
 from conformlib.execute import Paths, run_scenario
 from conformlib.scenarios import list_scenarios
+from conformlib.versions import backend_version
 
 from conftest import BINARY, ROOT, needs_build
 
@@ -34,17 +36,8 @@ IDENTITIES = "Peercred.ServerSeesClientCredsAfterAccept"
 BLOCKING = "EarlySend.RecvBeforeAcceptBlocks"
 SCENARIOS = (BOUND_NAME, IDENTITIES, BLOCKING)
 
-# How each backend differs from native on these scenarios (docs/triage/): verdicts other than PASS.
-# proot and fakechroot return the name bound as "srv.sock" as an absolute path under the guest
-# directory (P1, F1); the length proves the path went through the translated directory.
-DEVIATIONS = {
-    "qemu-x86_64": {},
-    "qemu-aarch64": {},
-    "qemu-arm": {},
-    "proot": {BOUND_NAME: "FAIL"},
-    "fakechroot": {BOUND_NAME: "FAIL"},
-    "bwrap-userns": {IDENTITIES: "UNSUPPORTED"},
-}
+BACKENDS = ("qemu-x86_64", "qemu-aarch64", "qemu-arm", "proot", "fakechroot", "bwrap-userns")
+EXPECTATIONS = ROOT / "runners" / "expectations"
 
 # getsockname's addrlen for "srv.sock" bound in a scenario directory: offsetof(sun_path) == 2, then
 # the absolute guest path "<workdir>/scn-XXXXXX/srv.sock", with (proot) or without (fakechroot) its NUL.
@@ -127,7 +120,16 @@ def addrlen_of_getsockname(doc):
             if o["op"] == "getsockname" and o.get("result") == "ok"][0]
 
 
-@pytest.mark.parametrize("name", sorted(DEVIATIONS))
+def status(name, result, native_doc):
+    """The cell's status against the backend's expectation file, as ./conform run gives it."""
+    backend = load_backend(BACKENDS_DIR / f"{name}.toml")
+    row = {"backend": name, "scenario": result.scenario, "verdict": result.verdict,
+           "signature": signatures.of_cell(result.verdict, result.message, result.trace, native_doc)}
+    info = dict((result.trace or {}).get("run") or {}, version=backend_version(backend))
+    return expectations.classify(row, expectations.load(EXPECTATIONS, name), info), row["signature"]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
 def test_backend_against_native(name, native, tmp_path):
     why = usable(name)
     if why:
@@ -135,13 +137,17 @@ def test_backend_against_native(name, native, tmp_path):
     results = run_backend(name, tmp_path, SCENARIOS, expected=native)
 
     for scenario, result in results.items():
-        want = DEVIATIONS[name].get(scenario, native_verdict(native[scenario]))
+        got, signature = status(name, result, native[scenario])
         if native_verdict(native[scenario]) == "UNSUPPORTED":
-            want = "UNSUPPORTED"  # not root: the test identities are unavailable natively too
-        assert result.verdict == want, (
-            f"{name} on {scenario}: {result.verdict}, expected {want} (docs/triage/{name}.md)\n"
+            assert result.verdict == "UNSUPPORTED"  # not root: the test identities are unavailable natively too
+            continue
+        assert not got["unexpected"], (
+            f"{name} on {scenario}: {got['status']} ({got['reason']}); see runners/expectations/{name}.toml\n"
             f"{result.message}\n{result.diff}")
-        assert result.verdict not in ("TIMEOUT", "CRASH", "ERROR")
+    # proot and fakechroot return the name bound as "srv.sock" as an absolute path under the guest
+    # directory: a known deviation, which this test must see as such (not as a pass by accident).
+    if name in ("proot", "fakechroot"):
+        assert status(name, results[BOUND_NAME], native[BOUND_NAME])[0]["status"] == "XFAIL"
 
     # A blocking receive under the backend is "blocked" exactly as natively: the multiplier keeps
     # slow backends from turning a quick call into a false block, or a block into anything else.

@@ -41,11 +41,12 @@ def _observed(results_dir, row, observed):
     return doc if doc["scenario"] == row["scenario"] else None
 
 
-def add_signatures(doc, results_dir, expected, observed=None):
+def add_signatures(doc, results_dir, expected, observed=None, again=False):
     """Gives every row its signature (None for PASS and UNSUPPORTED). observed: in-memory traces by
-    (backend, scenario), for imports whose traces are not under results_dir."""
+    (backend, scenario), for imports whose traces are not under results_dir. again: recompute the
+    ones already there (./conform expect, so that files are written with this revision's rules)."""
     for row in doc["results"]:
-        if row.get("signature") is not None or row["verdict"] in ("PASS", "UNSUPPORTED"):
+        if (row.get("signature") is not None and not again) or row["verdict"] in ("PASS", "UNSUPPORTED"):
             row.setdefault("signature", None)
             continue
         obs = _observed(results_dir, row, observed) if row["verdict"] != "ERROR" else None

@@ -282,13 +282,15 @@ def deviations(doc):
 
 # ---- updating from a run ----------------------------------------------------------------------
 
-def update(exp, rows, run_info=None, drop_passing=False):
+def update(exp, rows, run_info=None, drop_passing=False, union=False):
     """New expectations for one backend from its results rows (with signatures), and the lines
     saying what changed. Entries that still hold are kept as they are. A cell whose deviation
     changed keeps its finding under the new signature. Cells no entry names become entries under
     "untriaged", one per (verdict, signature). A pattern whose cells all pass now is dropped only
     with drop_passing (otherwise it stays, and the run shows XPASS). Scenarios the run did not
-    include, and entries whose condition does not hold for this run, are left alone."""
+    include, and entries whose condition does not hold for this run, are left alone. union: a
+    changed cell's new signature is added to the entry that names it instead (for a deviation whose
+    shape varies from run to run: update from one run, then with union from another)."""
     run_info = run_info or {}
     by = {r["scenario"]: r for r in rows}
     live = [e for e in exp.entries if e.applies(run_info)]
@@ -297,8 +299,19 @@ def update(exp, rows, run_info=None, drop_passing=False):
         r = by[s]
         return next((e for e in entries if e.names(s) and e.matches(r["verdict"], r.get("signature"))), None)
 
+    changes = []
+    if union:
+        live = [Entry(e.finding, e.verdicts, list(e.scenarios), e.signatures, dict(e.when), e.note) for e in live]
+        exp = Expectations(exp.backend, exp.path, exp.findings,
+                           live + [e for e in exp.entries if not e.applies(run_info)])
+        for s, r in by.items():
+            entry = next((e for e in live if e.names(s) and r["verdict"] in e.verdicts), None)
+            if entry and not holder(live, s) and r.get("signature") and entry.signatures:
+                entry.signatures = entry.signatures + (r["signature"],)
+                changes.append(f"{exp.backend} {s}: another shape of finding {entry.finding}'s deviation, "
+                               f"signature added: {r['signature']}")
     held = {s: holder(live, s) for s in by}
-    changes, kept = [], []
+    kept = []
     for e in exp.entries:
         if e not in live:
             kept.append(e)

@@ -4,12 +4,13 @@ temporary paths, secrets) normalised away, so that the same deviation gives the 
 after run and in every scenario that shows it. Two cells with one signature are one deviation.
 
     connect: result expected "ENOENT", observed "EACCES"
-    recvmsg: msg_flags expected "MSG_CTRUNC", observed "none"; leaked_fds expected (absent), observed 1
+    recvmsg: msg_flags expected "MSG_CTRUNC", observed "none"
     end of server: expected "exit 0", observed "signal SIGSEGV"
     TIMEOUT: the scenario program was still running after {n} s; its process group was killed
 
-The structural first difference is traces.first_difference (shared with the diff's first cause);
-this module only renders it.
+The structural first difference is traces.first_difference, the diff's first cause, shared with
+traces.diff (until that lands, a position-aligned one here with the same shape); this module only
+renders it.
 """
 
 import json
@@ -25,6 +26,7 @@ _NOISE = [
     (re.compile(r"scn-[A-Za-z0-9]{6}"), "scn-XXXXXX"),  # a scenario directory (mkdtemp)
     (re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3}|localhost|\[::1\]):\d+"), r"\1:{port}"),
     (re.compile(r"\b(port|pid|tid|inode|ino)([ =:]+)\d+", re.I), r"\1\2{n}"),
+    (re.compile(r"(<foreign>d)[0-9A-Fa-f]{4}"), r"\1{port}"),  # an emulation's datagram name: its UDP port
     (re.compile(r"\b[0-9a-f]{16,}\b", re.I), "{hex}"),  # secrets, nonces, hashes
     (re.compile(r"\b\d+(\.\d+)? s\b"), "{n} s"),  # durations in messages
 ]
@@ -46,35 +48,79 @@ def normalise(value, key=None):
     return value
 
 
+def _position_first_difference(expected, observed):
+    """Until traces.first_difference (the diff's first cause) is in: the first difference with
+    steps aligned by position, in the same shape (kind, actor, step, op, field, expected, observed)."""
+    def d(kind, actor=None, step=None, op=None, field=None, exp=None, obs=None):
+        return {"kind": kind, "actor": actor, "step": step, "op": op, "field": field,
+                "expected": exp, "observed": obs}
+    if expected["status"] != observed["status"]:
+        return d("status", field="status", exp=expected["status"], obs=observed["status"])
+    ea = {a["role"]: a for a in expected["actors"]}
+    oa = {a["role"]: a for a in observed["actors"]}
+    for role in list(ea) + [r for r in oa if r not in ea]:
+        if role not in ea or role not in oa:
+            return d("actor", role, field="actor", exp="present" if role in ea else None,
+                     obs="present" if role in oa else None)
+    for role, e in ea.items():
+        a, b = e["observations"], oa[role]["observations"]
+        for i in range(max(len(a), len(b))):
+            x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
+            if x == y:
+                continue
+            if y is None:
+                return d("missing", role, i + 1, x["op"], "op", x.get("result", "done"), None)
+            if x is None:
+                return d("extra", role, i + 1, y["op"], "op", None, y.get("result", "done"))
+            if x["op"] != y["op"]:
+                return d("value", role, i + 1, x["op"], "op", x["op"], y["op"])
+            keys = list(dict.fromkeys([*x, *y]))
+            keys.sort(key=lambda k: k != "result")  # the outcome first, then in recorded order
+            f = next(k for k in keys if x.get(k) != y.get(k))
+            return d("value", role, i + 1, x["op"], f, x.get(f), y.get(f))
+    for role, e in ea.items():
+        if e["identity"] != oa[role]["identity"]:
+            return d("identity", role, field="identity", exp=e["identity"], obs=oa[role]["identity"])
+        if e["end"] != oa[role]["end"]:
+            return d("end", role, field="end", exp=e["end"], obs=oa[role]["end"])
+    return None
+
+
+first_difference = getattr(traces, "first_difference", None) or _position_first_difference
+
+
 def _value(v, key=None):
-    if v == traces.MISSING:
-        return traces.MISSING
+    if v is None:
+        return "nothing"
     text = json.dumps(normalise(v, key), separators=(",", ":"), sort_keys=False)
     return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 1] + "…"
 
 
 def render(d):
-    """The signature text of a traces.Difference."""
-    if d.kind == "status":
-        return f"status: expected {d.expected}, observed {d.observed}"
-    if d.kind == "actor":
-        return f"actor {d.role}: " + ("missing" if d.observed is None else "not in the oracle")
-    if d.kind == "step":
-        if d.observed is None:
-            return f"{d.op}: expected, observed nothing (the actor's trace ends before it)"
-        if d.expected is None:
-            return f"{d.op}: not expected, observed {_value(d.observed)}"
-        return f"{d.op}: " + "; ".join(f"{k} expected {_value(e, k)}, observed {_value(o, k)}" for k, e, o in d.fields)
-    if d.kind == "identity":
-        return f"identity of {d.role}: expected {d.expected}, observed {d.observed}"
-    if d.kind == "end":
-        return f"end of {d.role}: expected {_value(d.expected)}, observed {_value(d.observed)}"
-    raise ValueError(f"unknown difference kind {d.kind!r}")
+    """The signature text of a first difference: the operation (its name, not its arguments, so
+    that one cause groups across scenarios), the field, and the expected vs observed values."""
+    kind, field, op = d["kind"], d.get("field"), d.get("op")
+    exp, obs = _value(d.get("expected"), field), _value(d.get("observed"), field)
+    if kind == "status":
+        return f"status: expected {d['expected']}, observed {d['observed']}"
+    if kind == "actor":
+        return f"actor {d['actor']}: " + ("missing" if d.get("observed") is None else "not in the oracle")
+    if kind == "identity":
+        return f"identity of {d['actor']}: expected {exp}, observed {obs}"
+    if kind == "end":
+        return f"end of {d['actor']}: expected {exp}, observed {obs}"
+    if kind == "missing":
+        return f"{op}: expected {exp}, observed nothing (step never made)"
+    if kind == "extra":
+        return f"{op}: not in the oracle, observed {obs}"
+    if field == "op":
+        return f"step: expected {exp}, observed {obs}"
+    return f"{op}: {field} expected {exp}, observed {obs}"
 
 
 def of_traces(expected, observed):
     """Signature of an observed trace against the oracle's, None when their behaviour agrees."""
-    d = traces.first_difference(traces.behaviour(expected), traces.behaviour(observed))
+    d = first_difference(traces.behaviour(expected), traces.behaviour(observed))
     return render(d) if d else None
 
 

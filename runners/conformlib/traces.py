@@ -5,7 +5,6 @@ The format is documented in docs/trace-format.md.
 
 import difflib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConformError
@@ -170,66 +169,3 @@ def _diff_actor(e, o):
     if e["end"] != o["end"]:
         lines.append(f"end: expected {e['end']!r}, observed {o['end']!r}")
     return lines
-
-
-@dataclass(frozen=True)
-class Difference:
-    """The first place two traces' behaviour differ, as data (the signature and the diff's first
-    cause are both rendered from it). kind is one of:
-      status    the scenario ran on one side and was unsupported on the other
-      actor     an actor is on one side only (expected or observed is None)
-      step      observation `step` (1-based) of actor `role` differs: `fields` lists each key whose
-                value differs as (key, expected value, observed value), a missing value as MISSING;
-                a step only one side has is (None, "step", observation) or its mirror
-      identity  the actor ran as another identity
-      end       the actor ended otherwise (exit code, signal, killed at the deadline)
-    """
-    kind: str
-    role: str = ""
-    step: int = 0
-    op: str = ""
-    fields: tuple = ()
-    expected: object = None
-    observed: object = None
-
-
-MISSING = "(absent)"
-
-
-def _step_fields(e, o):
-    if e is None or o is None:
-        return ()
-    if e.get("op") != o.get("op"):
-        return (("op", e.get("op"), o.get("op")),)
-    keys = list(e) + [k for k in o if k not in e]
-    return tuple((k, e.get(k, MISSING), o.get(k, MISSING)) for k in keys if e.get(k, MISSING) != o.get(k, MISSING))
-
-
-def first_difference(expected, observed):
-    """The first difference between two behaviours (see behaviour()), or None when they agree.
-    Steps are aligned by position within each actor; actors are taken in the oracle's order, and a
-    differing step counts before a differing identity or end, since a step usually causes those."""
-    if expected["status"] != observed["status"]:
-        return Difference("status", expected=expected["status"], observed=observed["status"])
-    exp_actors = {a["role"]: a for a in expected["actors"]}
-    obs_actors = {a["role"]: a for a in observed["actors"]}
-    for role in list(exp_actors) + [r for r in obs_actors if r not in exp_actors]:
-        if role not in obs_actors or role not in exp_actors:
-            return Difference("actor", role=role, expected=role if role in exp_actors else None,
-                              observed=role if role in obs_actors else None)
-    for role, e in exp_actors.items():
-        o = obs_actors[role]
-        a, b = e["observations"], o["observations"]
-        for i in range(max(len(a), len(b))):
-            x = a[i] if i < len(a) else None
-            y = b[i] if i < len(b) else None
-            if x != y:
-                return Difference("step", role=role, step=i + 1, op=(x or y)["op"],
-                                  fields=_step_fields(x, y), expected=x, observed=y)
-    for role, e in exp_actors.items():
-        o = obs_actors[role]
-        if e["identity"] != o["identity"]:
-            return Difference("identity", role=role, expected=e["identity"], observed=o["identity"])
-        if e["end"] != o["end"]:
-            return Difference("end", role=role, expected=e["end"], observed=o["end"])
-    return None
