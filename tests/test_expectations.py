@@ -277,6 +277,25 @@ def test_compare_across_suite_revisions_and_oracles_says_so():
     assert [x["scenario"] for x in c["backends"]["q"]["regressed"]] == ["A.One"]
 
 
+def test_compare_command_reads_results_directories_and_archives(tmp_path):
+    import tarfile
+    a = run_doc([("q", "A.One", "PASS", None), ("q", "A.Two", "FAIL", "x")])
+    b = run_doc([("q", "A.One", "FAIL", "y"), ("q", "A.Two", "PASS", None)])
+    for name, doc in (("a", a), ("b", b)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(doc))
+    with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "a", arcname="run-a")
+    proc = conform("compare", str(tmp_path / "a.tar.gz"), str(tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr
+    assert "q: 1 regressed, 1 fixed, 0 changed, 0 new, 0 removed" in proc.stdout
+    assert "regressed A.One: PASS -> FAIL [y]" in proc.stdout
+    proc = conform("compare", "--fail-on-regression", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert proc.returncode == 1
+    proc = conform("compare", str(tmp_path / "a"), str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "nowhere" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 # ---- JUnit ------------------------------------------------------------------------------------------
 
 def test_junit_shows_xfail_as_skipped_and_the_signature_in_failures():
