@@ -305,11 +305,18 @@ def update(exp, rows, run_info=None, drop_passing=False, union=False):
         exp = Expectations(exp.backend, exp.path, exp.findings,
                            live + [e for e in exp.entries if not e.applies(run_info)])
         for s, r in by.items():
-            entry = next((e for e in live if e.names(s) and r["verdict"] in e.verdicts), None)
-            if entry and not holder(live, s) and r.get("signature") and entry.signatures:
+            if holder(live, s) or r["verdict"] not in verdicts.EXPECTABLE + ALSO_IN_SETS:
+                continue
+            entry = next((e for e in live if e.names(s) and r["verdict"] in e.verdicts), None) or \
+                next((e for e in live if e.names(s)), None)
+            if entry is None or (r["verdict"] == "UNSUPPORTED" and r["verdict"] not in entry.verdicts):
+                continue
+            if r["verdict"] not in entry.verdicts:
+                entry.verdicts = entry.verdicts + (r["verdict"],)
+            if r.get("signature") and entry.signatures and r["verdict"] not in ALSO_IN_SETS:
                 entry.signatures = entry.signatures + (r["signature"],)
-                changes.append(f"{exp.backend} {s}: another shape of finding {entry.finding}'s deviation, "
-                               f"signature added: {r['signature']}")
+            changes.append(f"{exp.backend} {s}: another outcome of finding {entry.finding}'s deviation added "
+                           f"to its entry: {r['verdict']} {r.get('signature') or ''}".rstrip())
     held = {s: holder(live, s) for s in by}
     kept = []
     for e in exp.entries:
