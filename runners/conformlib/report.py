@@ -355,7 +355,7 @@ def deviations_markdown(m):
                 "|---|---|---|---|---|"]
         for g in m.deviations(b):
             statuses = ", ".join(f"{n} {s}" for s, n in sorted(g.get("statuses", {}).items()))
-            out.append(f"| {g['count']} | {statuses} | `{g['signature'].replace('|', '/')}` | {_finding_md(g['finding'])}"
+            out.append(f"| {g['count']} | {statuses} | `{g['signature'].replace('|', chr(92) + '|')}` | {_finding_md(g['finding'])}"
                        f" | {_scenario_list(g['scenarios'])} |")
         out.append("")
     return out
