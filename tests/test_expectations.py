@@ -247,8 +247,8 @@ def test_shipped_files_are_valid_and_every_entry_is_tied_to_a_triage_note():
 # ---- compare ---------------------------------------------------------------------------------------
 
 def run_doc(cells, revision="r1"):
-    return {"run_info": {"suite_revision": revision, "oracle": {"kernel": "6.1", "machine": "x86_64"}},
-            "scenarios": sorted({s for _, s, _, _ in cells}), "backends": {b: {} for b, _, _, _ in cells},
+    return {"schema": 1, "run_info": {"suite_revision": revision, "oracle": {"kernel": "6.1", "machine": "x86_64"}},
+            "scenarios": sorted({s for _, s, _, _ in cells}), "backends": {b: {"kind": "emulator"} for b, _, _, _ in cells},
             "results": [row(s, v, sig, b) for b, s, v, sig in cells]}
 
 

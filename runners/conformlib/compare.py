@@ -33,7 +33,7 @@ def load_run(source, expected_dir=None):
     if source.is_dir() and (source / "results.json").exists():
         return _with_signatures(report.load_results(source / "results.json"), source, expected_dir)
     with tempfile.TemporaryDirectory(prefix="afunix-compare-") as tmp:
-        d = unpack(source, tmp)
+        d, _ = unpack(source, tmp)
         found = sorted(Path(d).rglob("results.json"), key=lambda p: len(p.parts))
         if found:
             return _with_signatures(report.load_results(found[0]), found[0].parent, expected_dir)
