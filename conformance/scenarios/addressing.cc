@@ -4,8 +4,13 @@
 // where Linux says ECONNREFUSED); path translators (proot, fakechroot) rewrite the names.
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cstring>
 
 #include "common.h"
+#include "observation.h"
 #include "scenario.h"
 
 using namespace afunix;
@@ -13,7 +18,7 @@ using namespace afunix;
 TEST(Addressing, ConnectMissingPath) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
-    ConnectTo(a, "missing.sock");
+    Connect(a, Addr::path("missing.sock"));
   });
   sc.run();
 }
@@ -21,8 +26,7 @@ TEST(Addressing, ConnectMissingPath) {
 TEST(Addressing, ConnectMissingAbstractName) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::abstract("missing"));
+    int s = Connect(a, Addr::abstract("missing"));
   });
   sc.run();
 }
@@ -32,14 +36,12 @@ TEST(Addressing, ConnectStaleSocketFile) {
   Scenario sc;
   Event& server_gone = sc.ended("server");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
+    int s = Listen(a, Addr::path("srv.sock"));
   });
   sc.actor("client", [&](Actor& a) {
     server_gone.wait();
     a.stat("srv.sock");
-    ConnectTo(a, "srv.sock");
+    Connect(a, Addr::path("srv.sock"));
   });
   sc.run();
 }
@@ -56,7 +58,7 @@ TEST(Addressing, ConnectBoundNotListening) {
   });
   sc.actor("client", [&](Actor& a) {
     bound.wait();
-    ConnectTo(a, "srv.sock");
+    Connect(a, Addr::path("srv.sock"));
     done.post();
   });
   sc.run();
@@ -66,7 +68,7 @@ TEST(Addressing, ConnectRegularFile) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
     a.create_file("file.sock", 0666);
-    ConnectTo(a, "file.sock");
+    Connect(a, Addr::path("file.sock"));
   });
   sc.run();
 }
@@ -75,7 +77,7 @@ TEST(Addressing, ConnectDirectory) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
     a.mkdir("dir.sock", 0755);
-    ConnectTo(a, "dir.sock");
+    Connect(a, Addr::path("dir.sock"));
   });
   sc.run();
 }
@@ -83,19 +85,14 @@ TEST(Addressing, ConnectDirectory) {
 // The Cygwin socket file records 's' or 'd'; Linux compares the socket types.
 TEST(Addressing, ConnectDatagramToStreamListener) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     done.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = a.socket(SOCK_DGRAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = rv.connect(a, Addr::path("srv.sock"), SOCK_DGRAM);
     done.post();
   });
   sc.run();
@@ -113,7 +110,7 @@ TEST(Addressing, ConnectStreamToDatagramSocket) {
   });
   sc.actor("client", [&](Actor& a) {
     bound.wait();
-    ConnectTo(a, "srv.sock");
+    Connect(a, Addr::path("srv.sock"));
     done.post();
   });
   sc.run();
@@ -122,9 +119,7 @@ TEST(Addressing, ConnectStreamToDatagramSocket) {
 TEST(Addressing, BindExistingPath) {
   Scenario sc;
   sc.actor("server", [&](Actor& a) {
-    int first = a.socket(SOCK_STREAM);
-    a.bind(first, Addr::path("srv.sock"));
-    a.listen(first, 5);
+    int first = Listen(a, Addr::path("srv.sock"));
     int second = a.socket(SOCK_STREAM);
     a.bind(second, Addr::path("srv.sock"));
   });
@@ -204,9 +199,7 @@ TEST(Addressing, GetsocknameAfterBind) {
 TEST(Addressing, GetpeernameUnconnected) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
+    int s = Listen(a, Addr::path("srv.sock"));
     a.peername(s);
   });
   sc.run();
@@ -215,22 +208,17 @@ TEST(Addressing, GetpeernameUnconnected) {
 // Both ends name the listener's path; the client side, never bound, is unnamed.
 TEST(Addressing, ClientPeernameIsListenerAddress) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = rv.listen(a, Addr::path("srv.sock"));
+    int c = AcceptWhenReady(a, s);
     a.sockname(c);
     a.peername(c);
     checked.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.peername(s);
     a.sockname(s);
     checked.post();
@@ -240,22 +228,19 @@ TEST(Addressing, ClientPeernameIsListenerAddress) {
 
 TEST(Addressing, AbstractNameRoundTrip) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", [&](Actor& a) {
     int s = a.socket(SOCK_STREAM);
     a.bind(s, Addr::abstract("svc"));
     a.sockname(s);
     a.listen(s, 5);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    a.accept(s);
+    rv.ready();
+    AcceptWhenReady(a, s);
     checked.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = a.socket(SOCK_STREAM);
-    a.connect(s, Addr::abstract("svc"));
+    int s = rv.connect(a, Addr::abstract("svc"));
     a.peername(s);
     checked.post();
   });
@@ -264,20 +249,15 @@ TEST(Addressing, AbstractNameRoundTrip) {
 
 TEST(Addressing, SecondConnectIsConnected) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    a.accept(s);
+    int s = rv.listen(a, Addr::path("srv.sock"));
+    AcceptWhenReady(a, s);
     done.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.connect(s, Addr::path("srv.sock"));
     done.post();
   });
@@ -289,22 +269,12 @@ TEST(Addressing, SecondConnectIsConnected) {
 // after the NUL, abstract names whose every byte counts, autobind, and buffers too small for the
 // address a call returns (the kernel truncates and reports the full length).
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-
-#include <cstring>
-
-#include "observation.h"
-
 namespace {
 
-// Binds (and for connection types listens on) addr, then connects a second socket to `connect_to`.
+// Listen at addr, then Connect a second socket to `connect_to`.
 void BindAndConnect(Actor& a, int type, const Addr& addr, const Addr& connect_to) {
-  int s = a.socket(type);
-  a.bind(s, addr);
-  if (type != SOCK_DGRAM) a.listen(s, 5);
-  int c = a.socket(type);
-  a.connect(c, connect_to);
+  Listen(a, addr, type);
+  Connect(a, connect_to, type);
 }
 
 void CompareNames(Actor& a, const Addr& first, const Addr& second) {
@@ -359,8 +329,7 @@ TEST_KINDS(Addressing, WrongAddressFamily, SocketTypes()) {
     a.stat("srv.sock");
     a.bind(s, Addr::path("srv.sock"));
     if (kind.type != SOCK_DGRAM) a.listen(s, 5);
-    int c = a.socket(kind.type);
-    a.connect(c, Addr::path("srv.sock").with_family(AF_INET));
+    int c = Connect(a, Addr::path("srv.sock").with_family(AF_INET), kind.type);
   });
   sc.run();
 }
@@ -395,8 +364,7 @@ TEST_KINDS(Addressing, AbstractTrailingNulIsSignificant, SocketTypes()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     BindAndConnect(a, kind.type, Addr::abstract("svc"), Addr::abstract(std::string("svc") + '\0'));
-    int c = a.socket(kind.type);
-    a.connect(c, Addr::abstract("svc"));
+    int c = Connect(a, Addr::abstract("svc"), kind.type);
   });
   sc.run();
 }
@@ -406,8 +374,7 @@ TEST_KINDS(Addressing, AbstractEmbeddedNul, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     std::string name = std::string("a") + '\0' + "b";
     BindAndConnect(a, kind.type, Addr::abstract(name), Addr::abstract("a"));
-    int c = a.socket(kind.type);
-    a.connect(c, Addr::abstract(name));
+    int c = Connect(a, Addr::abstract(name), kind.type);
     a.peername(c);
   });
   sc.run();
@@ -462,9 +429,8 @@ TEST_KINDS(Addressing, PasscredAutobindsOnConnect, KindsOf({SOCK_STREAM, SOCK_SE
                                                            BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
-    int plain = a.socket(kind.type);
-    a.connect(plain, srv.addr);
+    Bound srv = Listen(a, kind, "srv");
+    int plain = Connect(a, srv.addr, kind.type);
     a.sockname(plain);
     int passcred = a.socket(kind.type);
     a.setsockopt(passcred, SOL_SOCKET, SO_PASSCRED, 1);
@@ -477,7 +443,7 @@ TEST_KINDS(Addressing, PasscredAutobindsOnConnect, KindsOf({SOCK_STREAM, SOCK_SE
 TEST_KINDS(Addressing, PasscredAutobindsOnSendto, KindsOf({SOCK_DGRAM}, BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Bind(a, kind, "srv");
     int s = a.socket(SOCK_DGRAM);
     a.setsockopt(s, SOL_SOCKET, SO_PASSCRED, 1);
     a.sendto(s, "hi", srv.addr);
@@ -524,7 +490,7 @@ TEST_KINDS(Addressing, RecvfromNamesTheSender, AllKinds()) {
 TEST_KINDS(Addressing, DatagramFromUnboundSender, KindsOf({SOCK_DGRAM}, BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Bind(a, kind, "srv");
     int s = a.socket(SOCK_DGRAM);
     a.sendto(s, "anonymous", srv.addr);
     a.recvmsg(srv.fd, Recv(64).name(sizeof(sockaddr_un)).flags(MSG_DONTWAIT));
@@ -538,9 +504,7 @@ TEST_KINDS(Addressing, DatagramFromUnboundSender, KindsOf({SOCK_DGRAM}, BoundNam
 TEST_KINDS(Addressing, ShortAddressBuffers, ConnectionTypes()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    int l = a.socket(kind.type);
-    a.bind(l, Addr::path("srv.sock"));
-    a.listen(l, 5);
+    int l = Listen(a, Addr::path("srv.sock"), kind.type);
     a.sockname(l, 6);
     a.sockname(l, sizeof(sa_family_t));
     a.sockname(l, 0);
@@ -556,8 +520,8 @@ TEST_KINDS(Addressing, ShortAddressBuffers, ConnectionTypes()) {
 TEST_KINDS(Addressing, ShortNameBufferOnRecvfrom, KindsOf({SOCK_DGRAM}, BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
-    Bound sender = BindKind(a, kind, "sender");
+    Bound srv = Bind(a, kind, "srv");
+    Bound sender = Bind(a, kind, "sender");
     a.sendto(sender.fd, "one", srv.addr);
     a.sendto(sender.fd, "two", srv.addr);
     a.recvfrom(srv.fd, 64, 5, MSG_DONTWAIT);
@@ -574,7 +538,7 @@ TEST_KINDS(Addressing, ProcNetUnixListsSockets, AllKinds()) {
     a.proc_net_unix(x);
     a.proc_net_unix(y);
     if (kind.connection_oriented()) {
-      Bound l = BindKind(a, kind, "listener");
+      Bound l = Listen(a, kind, "listener");
       a.proc_net_unix(l.fd);
     }
   });
@@ -587,8 +551,7 @@ TEST_KINDS(Addressing, MknodSocketNode, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     a.mknod("node.sock", S_IFSOCK | 0666);
     a.stat("node.sock");
-    int c = a.socket(kind.type);
-    a.connect(c, Addr::path("node.sock"));
+    int c = Connect(a, Addr::path("node.sock"), kind.type);
     int s = a.socket(kind.type);
     a.bind(s, Addr::path("node.sock"));
   });
@@ -600,13 +563,11 @@ TEST_KINDS(Addressing, ConnectWrongType, KindsOf({SOCK_STREAM, SOCK_SEQPACKET, S
                                                  {Naming::Pathname, Naming::Abstract})) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     int other = kind.type == SOCK_STREAM ? SOCK_SEQPACKET : SOCK_STREAM;
-    int c = a.socket(other);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, other);
     if (kind.type != SOCK_DGRAM) {
-      int d = a.socket(SOCK_DGRAM);
-      a.connect(d, srv.addr);
+      int d = Connect(a, srv.addr, SOCK_DGRAM);
     }
   });
   sc.run();

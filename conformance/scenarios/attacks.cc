@@ -20,17 +20,13 @@ using namespace afunix::attack;
 namespace {
 
 // postfix's private/: the socket is rw-rw-rw-, the directory rwx------ and the only protection.
-int listen_in_private_dir(Actor& a, int type = SOCK_STREAM) {
+int ListenInPrivateDir(Actor& a, int type = SOCK_STREAM) {
   a.mkdir("private", 0700);
-  int s = a.socket(type);
-  a.bind(s, Addr::path("private/srv.sock"));
-  a.chmod("private/srv.sock", 0666);
-  if (type != SOCK_DGRAM) a.listen(s, 8);
-  return s;
+  return ListenWithMode(a, "private/srv.sock", 0666, 8, type);
 }
 
 // Everything an attacker can try against a stream server at path with a payload.
-void try_every_means(Actor& a, const std::string& path, const std::string& payload) {
+void TryEveryMeans(Actor& a, const std::string& path, const std::string& payload) {
   int s = a.socket(SOCK_STREAM);
   if (a.connect(s, Addr::path(path)) == 0) a.send(s, payload, MSG_NOSIGNAL);
   Adversary adversary(a);
@@ -42,16 +38,16 @@ void try_every_means(Actor& a, const std::string& path, const std::string& paylo
 
 TEST(Attack, PrivateServerUnreachable) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("attack-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = listen_in_private_dir(a);
-    listening.post();
+    int s = ListenInPrivateDir(a);
+    rv.ready();
     accept_until(a, s, done);
   });
   sc.attacker("attacker", Stranger(), [&](Actor& a) {
-    listening.wait();
-    try_every_means(a, "private/srv.sock", "ATTACK");
+    rv.wait_ready();
+    TryEveryMeans(a, "private/srv.sock", "ATTACK");
     connect_to_owners_tcp_ports(a, ServiceOwner(), "ATTACK");
     done.post();
   });
@@ -60,15 +56,15 @@ TEST(Attack, PrivateServerUnreachable) {
 
 TEST(Attack, PortGuessingReachesNoServer) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("attack-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = listen_in_private_dir(a);
-    listening.post();
+    int s = ListenInPrivateDir(a);
+    rv.ready();
     accept_until(a, s, done);
   });
   sc.attacker("attacker", Stranger(), [&](Actor& a) {
-    listening.wait();
+    rv.wait_ready();
     connect_to_owners_tcp_ports(a, ServiceOwner(), "GUESSED");
     done.post();
   });
@@ -80,16 +76,16 @@ TEST(Attack, PortGuessingReachesNoServer) {
 // peer's word for them.
 TEST(Attack, PeerCannotForgeCredentials) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("attack-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0710);
-    int s = ListenAt(a, "public/srv.sock", 0666, 8);
-    listening.post();
+    int s = ListenWithMode(a, "public/srv.sock", 0666, 8);
+    rv.ready();
     accept_until(a, s, done);
   });
   sc.attacker("member", GroupMember(), [&](Actor& a) {
-    listening.wait();
+    rv.wait_ready();
     int s = a.socket(SOCK_STREAM);
     if (a.connect(s, Addr::path("public/srv.sock")) == 0) a.send(s, "HONEST", MSG_NOSIGNAL);
     Adversary adversary(a);
@@ -111,7 +107,7 @@ TEST(Attack, SquatterCannotImpersonateDeadServer) {
   Event& server_gone = sc.ended("server");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0755);
-    ListenAt(a, "public/srv.sock", 0666, 8);
+    ListenWithMode(a, "public/srv.sock", 0666, 8);
   });
   sc.attacker("squatter", Stranger(), [&](Actor& a) {
     server_gone.wait();
@@ -134,7 +130,7 @@ TEST(Attack, SquatterCannotImpersonateDeadServer) {
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
     squatted.wait();
-    int s = ConnectTo(a, "public/srv.sock");
+    int s = Connect(a, Addr::path("public/srv.sock"));
     a.send(s, "PASSWORD", MSG_NOSIGNAL);
     sent.post();
     replied.wait();
@@ -148,17 +144,17 @@ TEST(Attack, SquatterCannotImpersonateDeadServer) {
 // hands the secret to every reader.
 TEST(Attack, ReadableSocketFileGrantsNoAccess) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("attack-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("shared", 0755);
-    int s = ListenAt(a, "shared/srv.sock", 0644, 8);
-    listening.post();
+    int s = ListenWithMode(a, "shared/srv.sock", 0644, 8);
+    rv.ready();
     accept_until(a, s, done);
   });
   sc.attacker("attacker", Stranger(), [&](Actor& a) {
-    listening.wait();
-    try_every_means(a, "shared/srv.sock", "REPLAYED");
+    rv.wait_ready();
+    TryEveryMeans(a, "shared/srv.sock", "REPLAYED");
     done.post();
   });
   sc.run();
@@ -169,7 +165,7 @@ TEST(Attack, DatagramInjectionReachesNoServer) {
   Event& bound = sc.event("bound");
   Event& done = sc.event("attack-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = listen_in_private_dir(a, SOCK_DGRAM);
+    int s = ListenInPrivateDir(a, SOCK_DGRAM);
     bound.post();
     done.wait();
     receive_everything(a, s);
@@ -190,16 +186,15 @@ TEST(Attack, DatagramInjectionReachesNoServer) {
 
 TEST(Attack, OwnerStillReachesPrivateServer) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("client-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = listen_in_private_dir(a);
-    listening.post();
+    int s = ListenInPrivateDir(a);
+    rv.ready();
     accept_until(a, s, done);
   });
   sc.actor("client", ServiceOwner(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "private/srv.sock");
+    int s = rv.connect(a, Addr::path("private/srv.sock"));
     a.send(s, "HELLO", MSG_NOSIGNAL);
     done.post();
   });
@@ -208,17 +203,16 @@ TEST(Attack, OwnerStillReachesPrivateServer) {
 
 TEST(Attack, GroupMemberStillReachesPublicServer) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("client-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0710);
-    int s = ListenAt(a, "public/srv.sock", 0666, 8);
-    listening.post();
+    int s = ListenWithMode(a, "public/srv.sock", 0666, 8);
+    rv.ready();
     accept_until(a, s, done);
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "public/srv.sock");
+    int s = rv.connect(a, Addr::path("public/srv.sock"));
     a.send(s, "HELLO", MSG_NOSIGNAL);
     done.post();
   });
@@ -230,15 +224,14 @@ TEST(Attack, OwnerStillSendsDatagrams) {
   Event& bound = sc.event("bound");
   Event& done = sc.event("client-done");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = listen_in_private_dir(a, SOCK_DGRAM);
+    int s = ListenInPrivateDir(a, SOCK_DGRAM);
     bound.post();
     done.wait();
     receive_everything(a, s);
   });
   sc.actor("client", ServiceOwner(), [&](Actor& a) {
     bound.wait();
-    int s = a.socket(SOCK_DGRAM);
-    a.connect(s, Addr::path("private/srv.sock"));
+    int s = Connect(a, Addr::path("private/srv.sock"), SOCK_DGRAM);
     a.send(s, "HELLO");
     done.post();
   });
@@ -247,23 +240,21 @@ TEST(Attack, OwnerStillSendsDatagrams) {
 
 TEST(Attack, ClientOfLiveServerTalksToIt) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& done = sc.event("client-done");
   Event& answered = sc.event("answered");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     a.mkdir("public", 0755);
-    int s = ListenAt(a, "public/srv.sock", 0666, 8);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = ListenWithMode(a, "public/srv.sock", 0666, 8);
+    rv.ready();
+    int c = AcceptWhenReady(a, s);
     done.wait();
     a.recv(c, 64, MSG_DONTWAIT);
     a.send(c, "REPLY", MSG_NOSIGNAL);
     answered.post();
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "public/srv.sock");
+    int s = rv.connect(a, Addr::path("public/srv.sock"));
     a.send(s, "PASSWORD", MSG_NOSIGNAL);
     done.post();
     answered.wait();

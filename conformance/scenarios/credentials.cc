@@ -138,11 +138,10 @@ TEST_KINDS(Credentials, TruncatedCredentials, CoreKinds()) {
 TEST_KINDS(Credentials, AcceptedSocketInheritsPasscred, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv", -1);
+    Bound srv = Bind(a, kind, "srv");
     a.setsockopt(srv.fd, SOL_SOCKET, SO_PASSCRED, 1);
     a.listen(srv.fd, 5);
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, kind.type);
     int s = a.accept(srv.fd);
     a.getsockopt(s, SOL_SOCKET, SO_PASSCRED);
     a.getsockopt(c, SOL_SOCKET, SO_PASSCRED);
@@ -192,7 +191,7 @@ TEST_KINDS(Credentials, ServerLearnsClientIdentity, KindsOf({SOCK_STREAM, SOCK_S
   Event& ready = sc.event("ready");
   Event& sent = sc.event("sent");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv", -1);
+    Bound srv = Bind(a, kind, "srv");
     if (kind.naming == Naming::Pathname) a.chmod("srv.sock", 0666);
     a.setsockopt(srv.fd, SOL_SOCKET, SO_PASSCRED, 1);
     if (kind.connection_oriented()) a.listen(srv.fd, 5);
@@ -203,8 +202,7 @@ TEST_KINDS(Credentials, ServerLearnsClientIdentity, KindsOf({SOCK_STREAM, SOCK_S
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     ready.wait();
-    int c = a.socket(kind.type);
-    a.connect(c, Addr::named(kind.naming, "srv"));
+    int c = Connect(a, Addr::named(kind.naming, "srv"), kind.type);
     a.send(c, "who am I?");
     sent.post();
   });

@@ -14,14 +14,11 @@ using namespace afunix;
 
 TEST(EarlySend, DataSentBeforeAcceptIsReadAfter) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& sent = sc.event("sent");
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     sent.wait();
     a.poll(s, POLLIN);
     int c = a.accept(s);
@@ -30,8 +27,7 @@ TEST(EarlySend, DataSentBeforeAcceptIsReadAfter) {
     done.post();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.send(s, "EHLO client\r\n");
     sent.post();
     done.wait();
@@ -41,25 +37,20 @@ TEST(EarlySend, DataSentBeforeAcceptIsReadAfter) {
 
 TEST(EarlySend, ClientSendsBeforeServersFirstRecv) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& accepted = sc.event("accepted");
   Event& sent = sc.event("sent");
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = rv.listen(a, Addr::path("srv.sock"));
+    int c = AcceptWhenReady(a, s);
     accepted.post();
     sent.wait();
     a.recv(c, 64);
     done.post();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     accepted.wait();
     a.send(s, "EHLO client\r\n");
     sent.post();
@@ -71,21 +62,17 @@ TEST(EarlySend, ClientSendsBeforeServersFirstRecv) {
 // The connection outlives the client's descriptor: accept() still returns it, and it reads EOF.
 TEST(EarlySend, ClientClosesBeforeAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& closed = sc.event("closed");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     closed.wait();
     int c = a.accept(s);
     a.poll(c, POLLIN);
     a.recv(c, 64);
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.close(s);
     closed.post();
   });
@@ -95,21 +82,17 @@ TEST(EarlySend, ClientClosesBeforeAccept) {
 // Fire and forget, like postfix's wakeup triggers (one byte, then close): the data survives.
 TEST(EarlySend, ClientSendsAndClosesBeforeAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& closed = sc.event("closed");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     closed.wait();
     int c = a.accept(s);
     a.recv(c, 64);
     a.recv(c, 64);
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.send(s, "W");
     a.close(s);
     closed.post();
@@ -120,22 +103,18 @@ TEST(EarlySend, ClientSendsAndClosesBeforeAccept) {
 // Postfix's client: connect, then poll() for the server's greeting; the server accepts later.
 TEST(EarlySend, ClientPollsForGreetingBeforeAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& connected = sc.event("connected");
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     connected.wait();
     int c = a.accept(s);
     a.send(c, "220 ready\r\n");
     done.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.poll(s, POLLIN);
     connected.post();
     a.poll(s, POLLIN, Wait::UntilReady);
@@ -147,17 +126,13 @@ TEST(EarlySend, ClientPollsForGreetingBeforeAccept) {
 
 TEST(EarlySend, ServerGreetsBeforeClientRecv) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& greeted = sc.event("greeted");
   Event& replied = sc.event("replied");
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = rv.listen(a, Addr::path("srv.sock"));
+    int c = AcceptWhenReady(a, s);
     a.send(c, "220 ready\r\n");
     greeted.post();
     replied.wait();
@@ -165,8 +140,7 @@ TEST(EarlySend, ServerGreetsBeforeClientRecv) {
     done.post();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     greeted.wait();
     a.recv(s, 64);
     a.send(s, "QUIT\r\n");
@@ -180,21 +154,18 @@ TEST(EarlySend, ServerGreetsBeforeClientRecv) {
 // EINPROGRESS and runs its handshake in the first poll/recv/send.
 TEST(EarlySend, NonblockingConnectThenSendBeforeAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& sent = sc.event("sent");
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     sent.wait();
     int c = a.accept(s);
     a.recv(c, 64);
     done.post();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
+    rv.wait_ready();
     int s = a.socket(SOCK_STREAM);
     a.set_nonblocking(s);
     a.connect(s, Addr::path("srv.sock"));
@@ -210,15 +181,12 @@ TEST(EarlySend, NonblockingConnectThenSendBeforeAccept) {
 // records "blocked") and the connection still works afterwards.
 TEST(EarlySend, RecvBeforeAcceptBlocks) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& waited = sc.event("waited");
   Event& sent = sc.event("sent");
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     waited.wait();
     int c = a.accept(s);
     a.send(c, "220 ready\r\n");
@@ -226,8 +194,7 @@ TEST(EarlySend, RecvBeforeAcceptBlocks) {
     done.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.recv(s, 64);
     waited.post();
     sent.wait();
@@ -239,19 +206,15 @@ TEST(EarlySend, RecvBeforeAcceptBlocks) {
 
 TEST(EarlySend, NonblockingRecvBeforeAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& tried = sc.event("tried");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     tried.wait();
     a.accept(s);
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.set_nonblocking(s);
     a.recv(s, 64);
     tried.post();
@@ -262,21 +225,17 @@ TEST(EarlySend, NonblockingRecvBeforeAccept) {
 // The server goes away without accepting: what the client sent is lost and it learns so.
 TEST(EarlySend, ListenerClosedBeforeAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& sent = sc.event("sent");
   Event& closed = sc.event("closed");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
+    int s = rv.listen(a, Addr::path("srv.sock"));
     sent.wait();
     a.close(s);
     closed.post();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.send(s, "EHLO client\r\n");
     sent.post();
     closed.wait();

@@ -89,7 +89,7 @@ TEST_KINDS(FdPassing, PassFileToAnotherUser, KindsOf({SOCK_STREAM, SOCK_SEQPACKE
   Event& reader_bound = sc.event("reader-bound");
   Event& received = sc.event("received");
   sc.actor("owner", ServiceOwner(), [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     if (kind.naming == Naming::Pathname) a.chmod("srv.sock", 0666);
     ready.post();
     int s = srv.fd;

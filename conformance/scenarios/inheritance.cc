@@ -50,11 +50,10 @@ TEST_KINDS(Inheritance, SocketpairFlags, SocketTypes()) {
 TEST_KINDS(Inheritance, AcceptedSocketDoesNotInheritFlags, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     a.set_nonblocking(srv.fd);
     a.set_cloexec(srv.fd);
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, kind.type);
     int s = a.accept(srv.fd);
     a.fd_flags(srv.fd);
     a.fd_flags(s);
@@ -66,12 +65,11 @@ TEST_KINDS(Inheritance, AcceptedSocketDoesNotInheritFlags, ListenerKinds()) {
 TEST_KINDS(Inheritance, DuplicatedListener, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     int copy = a.dup(srv.fd);
     a.close(srv.fd);
     if (kind.naming == Naming::Pathname) a.stat("srv.sock");
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, kind.type);
     int s = a.accept(copy);
     a.send(c, "via the copy");
     a.recv(s, 64);
@@ -84,7 +82,7 @@ TEST_KINDS(Inheritance, ChildAcceptsOnInheritedListener, ListenerKinds()) {
   Scenario sc;
   Event& answered = sc.event("answered");
   sc.actor("server", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     Child worker = a.fork("worker", [&, l = srv.fd](Actor& w) {
       w.poll(l, POLLIN, Wait::UntilReady);
       int s = w.accept(l);
@@ -92,8 +90,7 @@ TEST_KINDS(Inheritance, ChildAcceptsOnInheritedListener, ListenerKinds()) {
       w.send(s, "served by the child");
       answered.wait();
     });
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, kind.type);
     a.send(c, "request");
     a.poll(c, POLLIN, Wait::UntilReady);
     a.recv(c, 64);
@@ -107,7 +104,7 @@ TEST_KINDS(Inheritance, ChildAcceptsOnInheritedListener, ListenerKinds()) {
 TEST_KINDS(Inheritance, PeercredNamesConnectorAfterFork, ListenerKinds()) {
   Scenario sc;
   sc.actor("server", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     Child client = a.fork("client", [&, addr = srv.addr](Actor& c) {
       int s = c.socket(kind.type);
       c.connect(s, addr);
@@ -130,7 +127,7 @@ TEST_KINDS(Inheritance, PeercredNamesConnectorAfterFork, ListenerKinds()) {
 TEST_KINDS(Inheritance, PeercredNamesConnectorAfterPassing, ListenerKinds()) {
   Scenario sc;
   sc.actor("server", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     Child client = a.fork("client", [&, addr = srv.addr](Actor& c) {
       auto [mine, theirs] = c.socketpair(SOCK_STREAM);
       Child holder = c.fork("holder", [theirs = theirs](Actor& h) {
@@ -221,12 +218,11 @@ TEST_KINDS(Inheritance, ListenerPassedToAnotherProcess, ListenerKinds()) {
       int c = s.accept(got.fds[0]);
       s.recv(c, 64);
     });
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     a.label(srv.fd, "listener");
     a.sendmsg(mine, Msg("listen for me").rights({srv.fd}));
     a.close(srv.fd);
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, kind.type);
     a.send(c, "hello service");
     a.join(service);
   });

@@ -25,7 +25,7 @@ TEST_KINDS(Lifecycle, ListenOnUnboundSocket, ConnectionTypes()) {
 TEST_KINDS(Lifecycle, ListenAgain, ListenerKinds()) {
   Scenario sc;
   sc.actor("server", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv", 5);
+    Bound srv = Listen(a, kind, "srv");
     a.listen(srv.fd, 1);
     a.getsockopt(srv.fd, SOL_SOCKET, SO_ACCEPTCONN);
   });
@@ -35,7 +35,7 @@ TEST_KINDS(Lifecycle, ListenAgain, ListenerKinds()) {
 TEST_KINDS(Lifecycle, DatagramHasNoListenOrAccept, KindsOf({SOCK_DGRAM}, BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound s = BindKind(a, kind, "srv");
+    Bound s = Bind(a, kind, "srv");
     a.listen(s.fd, 5);
     a.accept(s.fd);
   });
@@ -47,7 +47,7 @@ TEST_KINDS(Lifecycle, AcceptOnNonListeningSocket, ListenerKinds()) {
   sc.actor("owner", [&](Actor& a) {
     int unbound = a.socket(kind.type);
     a.accept(unbound);
-    Bound s = BindKind(a, kind, "srv", -1);
+    Bound s = Bind(a, kind, "srv");
     a.accept(s.fd);
   });
   sc.run();
@@ -56,9 +56,8 @@ TEST_KINDS(Lifecycle, AcceptOnNonListeningSocket, ListenerKinds()) {
 TEST_KINDS(Lifecycle, ConnectToBoundNotListening, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound s = BindKind(a, kind, "srv", -1);
-    int c = a.socket(kind.type);
-    a.connect(c, s.addr);
+    Bound s = Bind(a, kind, "srv");
+    int c = Connect(a, s.addr, kind.type);
   });
   sc.run();
 }
@@ -68,7 +67,7 @@ TEST_KINDS(Lifecycle, SecondConnectIsConnected, ConnectionKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     auto [x, y] = a.pair(kind);
-    Bound other = BindKind(a, kind, "other");
+    Bound other = Listen(a, kind, "other");
     a.connect(x, other.addr);
     a.connect(y, other.addr);
   });
@@ -80,7 +79,7 @@ TEST_KINDS(Lifecycle, SecondConnectIsConnected, ConnectionKinds()) {
 TEST_KINDS(Lifecycle, BacklogZeroAdmitsOne, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv", 0);
+    Bound srv = Listen(a, kind, "srv", 0);
     int first = a.socket(kind.type | SOCK_NONBLOCK);
     a.connect(first, srv.addr);
     int second = a.socket(kind.type | SOCK_NONBLOCK);
@@ -95,11 +94,9 @@ TEST_KINDS(Lifecycle, BacklogZeroAdmitsOne, ListenerKinds()) {
 TEST_KINDS(Lifecycle, BlockingConnectToFullBacklogBlocks, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv", 0);
-    int first = a.socket(kind.type);
-    a.connect(first, srv.addr);
-    int second = a.socket(kind.type);
-    a.connect(second, srv.addr);
+    Bound srv = Listen(a, kind, "srv", 0);
+    int first = Connect(a, srv.addr, kind.type);
+    int second = Connect(a, srv.addr, kind.type);
   });
   sc.run();
 }
@@ -107,12 +104,10 @@ TEST_KINDS(Lifecycle, BlockingConnectToFullBacklogBlocks, ListenerKinds()) {
 TEST_KINDS(Lifecycle, AcceptTakesConnectionsInOrder, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv", 5);
-    int first = a.socket(kind.type);
-    a.connect(first, srv.addr);
+    Bound srv = Listen(a, kind, "srv");
+    int first = Connect(a, srv.addr, kind.type);
     a.send(first, "first");
-    int second = a.socket(kind.type);
-    a.connect(second, srv.addr);
+    int second = Connect(a, srv.addr, kind.type);
     a.send(second, "second");
     int c1 = a.accept(srv.fd);
     a.recv(c1, 64);
@@ -126,9 +121,8 @@ TEST_KINDS(Lifecycle, AcceptTakesConnectionsInOrder, ListenerKinds()) {
 TEST_KINDS(Lifecycle, ListenerClosedWithPendingConnection, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv", 5);
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    Bound srv = Listen(a, kind, "srv");
+    int c = Connect(a, srv.addr, kind.type);
     a.send(c, "hello");
     a.close(srv.fd);
     a.recv(c, 64, MSG_DONTWAIT);
@@ -260,10 +254,9 @@ TEST_KINDS(Lifecycle, ShutdownUnconnectedSocket, SocketTypes()) {
 TEST_KINDS(Lifecycle, DatagramReconnects, KindsOf({SOCK_DGRAM}, BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound first = BindKind(a, kind, "first");
-    Bound second = BindKind(a, kind, "second");
-    int s = a.socket(SOCK_DGRAM);
-    a.connect(s, first.addr);
+    Bound first = Bind(a, kind, "first");
+    Bound second = Bind(a, kind, "second");
+    int s = Connect(a, first.addr, SOCK_DGRAM);
     a.connect(s, second.addr);
     a.send(s, "hello");
     a.recv(first.fd, 64, MSG_DONTWAIT);
@@ -275,7 +268,7 @@ TEST_KINDS(Lifecycle, DatagramReconnects, KindsOf({SOCK_DGRAM}, BoundNamings()))
 TEST_KINDS(Lifecycle, DatagramConnectsToItself, KindsOf({SOCK_DGRAM}, BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound s = BindKind(a, kind, "self");
+    Bound s = Bind(a, kind, "self");
     a.connect(s.fd, s.addr);
     a.send(s.fd, "echo");
     a.recv(s.fd, 64, MSG_DONTWAIT);
@@ -288,9 +281,8 @@ TEST_KINDS(Lifecycle, DatagramConnectsToItself, KindsOf({SOCK_DGRAM}, BoundNamin
 TEST_KINDS(Lifecycle, DatagramDisconnect, KindsOf({SOCK_DGRAM}, BoundNamings())) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
-    int s = a.socket(SOCK_DGRAM);
-    a.connect(s, srv.addr);
+    Bound srv = Bind(a, kind, "srv");
+    int s = Connect(a, srv.addr, SOCK_DGRAM);
     a.connect(s, Addr::path("").with_family(AF_UNSPEC));
     a.peername(s);
     a.send(s, "where to?");
@@ -303,7 +295,7 @@ TEST_KINDS(Lifecycle, SendtoOnConnectedSocket, CoreConnectionKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     auto [x, y] = a.pair(kind);
-    Bound other = BindKind(a, kind, "other");
+    Bound other = Listen(a, kind, "other");
     a.sendto(x, "misdirected", other.addr, MSG_NOSIGNAL);
     a.recv(y, 64, MSG_DONTWAIT);
   });
@@ -313,9 +305,9 @@ TEST_KINDS(Lifecycle, SendtoOnConnectedSocket, CoreConnectionKinds()) {
 TEST_KINDS(Lifecycle, SendtoOnUnconnectedSocket, ConnectionTypes()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, SocketKind{"", kind.type, Naming::Pathname, false}, "srv");
+    Listen(a, Addr::path("srv.sock"), kind.type);
     int s = a.socket(kind.type);
-    a.sendto(s, "hello", srv.addr, MSG_NOSIGNAL);
+    a.sendto(s, "hello", Addr::path("srv.sock"), MSG_NOSIGNAL);
     a.send(s, "hello", MSG_NOSIGNAL);
   });
   sc.run();

@@ -34,8 +34,7 @@ TEST(Options, SockRawIsDatagram) {
     int s = a.socket(SOCK_RAW);
     a.getsockopt(s, SOL_SOCKET, SO_TYPE);
     a.bind(s, Addr::path("raw.sock"));
-    int t = a.socket(SOCK_DGRAM);
-    a.connect(t, Addr::path("raw.sock"));
+    int t = Connect(a, Addr::path("raw.sock"), SOCK_DGRAM);
     a.send(t, "datagram");
     a.recv(s, 64, MSG_DONTWAIT);
     auto [p, q] = a.socketpair(SOCK_RAW);
@@ -51,7 +50,7 @@ TEST_KINDS(Options, AcceptconnOnListenersOnly, AllKinds()) {
     auto [x, y] = a.pair(kind);
     a.getsockopt(x, SOL_SOCKET, SO_ACCEPTCONN);
     a.getsockopt(y, SOL_SOCKET, SO_ACCEPTCONN);
-    Bound l = BindKind(a, kind, "listener", -1);
+    Bound l = Bind(a, kind, "listener");
     a.getsockopt(l.fd, SOL_SOCKET, SO_ACCEPTCONN);
     if (kind.connection_oriented()) {
       a.listen(l.fd, 5);
@@ -110,9 +109,8 @@ TEST_KINDS(Options, BadLevelAndUnknownOption, SocketTypes()) {
 TEST_KINDS(Options, SoErrorAfterListenerClosed, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    Bound srv = Listen(a, kind, "srv");
+    int c = Connect(a, srv.addr, kind.type);
     a.getsockopt(c, SOL_SOCKET, SO_ERROR);
     a.close(srv.fd);
     a.getsockopt(c, SOL_SOCKET, SO_ERROR);

@@ -9,25 +9,24 @@
 #include <poll.h>
 
 #include "common.h"
+#include "linux_compat.h"
 #include "scenario.h"
 
 using namespace afunix;
 
 TEST(Peercred, ServerSeesClientCredsAfterAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = ListenWithMode(a, "srv.sock", 0666);
+    rv.ready();
+    int c = AcceptWhenReady(a, s);
     a.peercred(c);
     checked.post();
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
-    listening.wait();
-    ConnectTo(a, "srv.sock");
+    rv.connect(a, Addr::path("srv.sock"));
     checked.wait();
   });
   sc.run();
@@ -35,18 +34,16 @@ TEST(Peercred, ServerSeesClientCredsAfterAccept) {
 
 TEST(Peercred, ClientSeesListenerCreds) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    a.accept(s);
+    int s = ListenWithMode(a, "srv.sock", 0666);
+    rv.ready();
+    AcceptWhenReady(a, s);
     checked.wait();
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.peercred(s);
     checked.post();
   });
@@ -57,17 +54,16 @@ TEST(Peercred, ClientSeesListenerCreds) {
 // the client learns them only from the server's first packet, which comes after accept().
 TEST(Peercred, ClientSeesListenerCredsBeforeAccept) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
-    listening.post();
+    int s = ListenWithMode(a, "srv.sock", 0666);
+    rv.ready();
     checked.wait();
     a.accept(s);
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.peercred(s);
     checked.post();
   });
@@ -76,21 +72,16 @@ TEST(Peercred, ClientSeesListenerCredsBeforeAccept) {
 
 TEST(Peercred, SameUserBothDirections) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = rv.listen(a, Addr::path("srv.sock"));
+    int c = AcceptWhenReady(a, s);
     a.peercred(c);
     checked.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.peercred(s);
     checked.post();
   });
@@ -142,9 +133,7 @@ TEST(Peercred, BoundSocketBeforeListen) {
 TEST(Peercred, ListenerAfterListen) {
   Scenario sc;
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.listen(s, 5);
+    int s = Listen(a, Addr::path("srv.sock"));
     a.peercred(s);
   });
   sc.run();
@@ -163,8 +152,7 @@ TEST(Peercred, DatagramConnectGivesNoCreds) {
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
     bound.wait();
-    int s = a.socket(SOCK_DGRAM);
-    a.connect(s, Addr::path("srv.sock"));
+    int s = Connect(a, Addr::path("srv.sock"), SOCK_DGRAM);
     a.peercred(s);
     checked.post();
   });
@@ -174,37 +162,33 @@ TEST(Peercred, DatagramConnectGivesNoCreds) {
 // The creds are a snapshot taken at connect(), not a live view of a process that may be gone.
 TEST(Peercred, ServerSeesClientCredsAfterClientExit) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& client_gone = sc.ended("client");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = ListenWithMode(a, "srv.sock", 0666);
+    rv.ready();
+    int c = AcceptWhenReady(a, s);
     client_gone.wait();
     a.peercred(c);
     a.recv(c, 16);
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
-    listening.wait();
-    ConnectTo(a, "srv.sock");
+    rv.connect(a, Addr::path("srv.sock"));
   });
   sc.run();
 }
 
 TEST(Peercred, ClientSeesListenerCredsAfterServerExit) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& server_gone = sc.ended("server");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    a.accept(s);
+    int s = ListenWithMode(a, "srv.sock", 0666);
+    rv.ready();
+    AcceptWhenReady(a, s);
   });
   sc.actor("client", Stranger(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     server_gone.wait();
     a.peercred(s);
     a.recv(s, 16);
@@ -217,20 +201,18 @@ TEST(Peercred, ClientSeesListenerCredsAfterServerExit) {
 TEST(Peercred, ClientSeesCredsAsOfListenAfterServerSetuid) {
   Scenario sc;
   sc.uses(Stranger());
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
+    int s = ListenWithMode(a, "srv.sock", 0666);
     a.become(Stranger());
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    rv.ready();
+    int c = AcceptWhenReady(a, s);
     a.peercred(c);
     checked.wait();
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.peercred(s);
     checked.post();
   });
@@ -241,7 +223,7 @@ TEST(Peercred, ClientSeesCredsAsOfListenAfterServerSetuid) {
 TEST(Peercred, CredsTakenAtListenNotBind) {
   Scenario sc;
   sc.uses(Stranger());
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", [&](Actor& a) {
     int s = a.socket(SOCK_STREAM);
@@ -249,14 +231,12 @@ TEST(Peercred, CredsTakenAtListenNotBind) {
     a.chmod("srv.sock", 0666);
     a.become(Stranger());
     a.listen(s, 5);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    a.accept(s);
+    rv.ready();
+    AcceptWhenReady(a, s);
     checked.wait();
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.peercred(s);
     checked.post();
   });
@@ -267,21 +247,19 @@ TEST(Peercred, CredsTakenAtListenNotBind) {
 TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
   Scenario sc;
   sc.uses(Stranger());
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& dropped = sc.event("dropped");
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = ListenWithMode(a, "srv.sock", 0666);
+    rv.ready();
+    int c = AcceptWhenReady(a, s);
     dropped.wait();
     a.peercred(c);
     checked.post();
   });
   sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    ConnectTo(a, "srv.sock");
+    rv.connect(a, Addr::path("srv.sock"));
     a.become(Stranger());
     dropped.post();
     checked.wait();
@@ -290,8 +268,6 @@ TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
 }
 
 // ---- over socket kinds ------------------------------------------------------------------------
-
-#include "linux_compat.h"
 
 // Both ends of every kind of pair: the creator, or the connecting and listening processes, or
 // nobody for datagrams (they have no connection to carry credentials).
@@ -342,20 +318,18 @@ TEST_KINDS(Peercred, PeerSecurityLabel, KindsOf({SOCK_STREAM, SOCK_SEQPACKET, SO
 // SO_PEERGROUPS: the peer's supplementary groups as of connect/listen; ERANGE says how many.
 TEST(Peercred, PeerGroups) {
   Scenario sc;
-  Event& listening = sc.event("listening");
+  Rendezvous rv(sc);
   Event& checked = sc.event("checked");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenAt(a, "srv.sock", 0666);
-    listening.post();
-    a.poll(s, POLLIN, Wait::UntilReady);
-    int c = a.accept(s);
+    int s = ListenWithMode(a, "srv.sock", 0666);
+    rv.ready();
+    int c = AcceptWhenReady(a, s);
     a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS);
     a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, 0);
     checked.wait();
   });
   sc.actor("client", GroupMember(), [&](Actor& a) {
-    listening.wait();
-    int s = ConnectTo(a, "srv.sock");
+    int s = rv.connect(a, Addr::path("srv.sock"));
     a.getsockopt(s, SOL_SOCKET, SO_PEERGROUPS);
     checked.post();
   });

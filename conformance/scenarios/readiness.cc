@@ -110,10 +110,9 @@ TEST_KINDS(Readiness, UnconnectedSocket, SocketTypes()) {
 TEST_KINDS(Readiness, ListenerReadableWhenConnectionPending, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     a.poll(srv.fd, kAll);
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, kind.type);
     a.poll(srv.fd, kAll);
     a.accept(srv.fd);
     a.poll(srv.fd, kAll);
@@ -158,12 +157,11 @@ TEST_KINDS(Readiness, EpollLevelTriggeredWritable, CoreKinds()) {
 TEST_KINDS(Readiness, EpollOnListener, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
-    Bound srv = BindKind(a, kind, "srv");
+    Bound srv = Listen(a, kind, "srv");
     int ep = a.epoll_create();
     a.epoll_add(ep, srv.fd, EPOLLIN | EPOLLET, "listener");
     a.epoll_wait(ep);
-    int c = a.socket(kind.type);
-    a.connect(c, srv.addr);
+    int c = Connect(a, srv.addr, kind.type);
     a.epoll_wait(ep);
     a.epoll_wait(ep);
     a.accept(srv.fd);
