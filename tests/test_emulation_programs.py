@@ -8,6 +8,7 @@ the programs themselves (a "ready" line, socat's "listening on", ssh-agent's SSH
 bounded deadlines; every process is killed and every file removed at the end.
 """
 
+import ast
 import errno
 import json
 import os
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conformlib.backends import load_backend
+from conformlib.backends import expand, load_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("AFUNIX_BUILD_DIR", ROOT / "build"))
@@ -52,10 +53,7 @@ class Env:
             return
         desc = load_backend(ROOT / "runners" / "backends" / f"{backend}.toml")
         values = {"build": str(BUILD), "root": str(ROOT), "tmp": str(self.dir)}
-        for key, value in desc.env.items():
-            for name, v in values.items():
-                value = value.replace("{" + name + "}", v)
-            self.env[key] = value
+        self.env.update({key: expand(value, values) for key, value in desc.env.items()})
         lib = self.env.get("LD_PRELOAD", "")
         if not os.path.exists(lib):
             self.cleanup()
@@ -316,7 +314,7 @@ def test_python_datagram_reply_to_sender(env):
     if env.backend == "native":
         assert out.strip() == repr(mine)
     else:
-        name = eval(out.strip())
+        name = ast.literal_eval(out.strip())
         assert isinstance(name, bytes) and name[:2] == b"\0d" and len(name) == 7, out
 
 
