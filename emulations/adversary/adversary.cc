@@ -43,15 +43,6 @@ bool handshake_off() {
   return nh && *nh && std::strcmp(nh, "0") != 0;
 }
 
-sockaddr_in loopback(uint16_t port) {
-  sockaddr_in sin;
-  std::memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sin;
-}
-
 // Runs fn on path, and again through the traverse link if the path is refused.
 template <typename F>
 int reach(const char* path, F fn) {

@@ -1,5 +1,6 @@
 #include "emu_types.h"
 
+#include <arpa/inet.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -78,6 +79,15 @@ int random_secret(Secret* s) {
 Cred current_cred() {
   return Cred{static_cast<int32_t>(getpid()), static_cast<uint32_t>(geteuid()),
               static_cast<uint32_t>(getegid())};
+}
+
+sockaddr_in loopback(uint16_t port) {
+  sockaddr_in sin;
+  std::memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sin;
 }
 
 }  // namespace afunix_emu

@@ -3,6 +3,7 @@
 // without LD_PRELOAD.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -42,6 +43,9 @@ Cred decode_cred(const uint8_t in[kCredBytes]);
 
 // Fills s from getrandom(); returns 0 or an errno.
 int random_secret(Secret* s);
+
+// 127.0.0.1:port, where every design's emulated sockets live.
+sockaddr_in loopback(uint16_t port);
 
 // The calling process's pid, effective uid and effective gid (what SO_PEERCRED reports on Linux).
 Cred current_cred();

@@ -70,7 +70,7 @@ constexpr size_t kEntryMax = 16 + 2 * sizeof(SockState) + 2;
       std::memcpy(value_, kStateEnvName, kNameLen);                                               \
       value_[kNameLen] = '=';                                                                     \
       Pack pack_{value_, cap_, kNameLen + 1};                                                     \
-      size_t h_ = format_state_header(static_cast<uint8_t>(kDesign), value_ + pack_.len,         \
+      size_t h_ = format_state_header(static_cast<uint8_t>(kDesign.id), value_ + pack_.len,         \
                                       cap_ - pack_.len);                                          \
       pack_.len += h_;                                                                            \
       for_each_state(pack_one, &pack_);                                                           \

@@ -24,11 +24,6 @@ pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 bool g_debug = false;
 bool g_no_handshake = false;
 
-template <typename F>
-void resolve(F*& slot, const char* name) {
-  slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
-}
-
 Entry* entry_locked(int fd) {
   if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kMaxFd)) return nullptr;
   Entry** chunk = g_table[fd >> kChunkBits];
@@ -104,7 +99,7 @@ __attribute__((constructor)) void shim_init() {
   if (const char* saved = std::getenv(kStateEnvName)) {
     RestoreCtx ctx;
     ctx.n = 0;
-    parse_state_value(saved, static_cast<uint8_t>(kDesign), restore_one, &ctx);
+    parse_state_value(saved, static_cast<uint8_t>(kDesign.id), restore_one, &ctx);
     debug("restored %d socket(s) from %s", ctx.n, kStateEnvName);
     unsetenv(kStateEnvName);
   }
@@ -234,7 +229,7 @@ uint64_t socket_inode(int fd) {
 void debug(const char* fmt, ...) {
   if (!g_debug) return;
   char buf[512];
-  int n = std::snprintf(buf, sizeof buf, "afunix-emu[%s %d]: ", design_name(kDesign), getpid());
+  int n = std::snprintf(buf, sizeof buf, "afunix-emu[%s %d]: ", design_name(kDesign.id), getpid());
   va_list ap;
   va_start(ap, fmt);
   int m = std::vsnprintf(buf + n, sizeof buf - static_cast<size_t>(n) - 1, fmt, ap);

@@ -30,11 +30,6 @@ bool pending(const SockState* st) {
   return st->phase == Phase::kExchanging || st->phase == Phase::kTcpConnecting;
 }
 
-ssize_t fail(int err) {
-  errno = err;
-  return -1;
-}
-
 }  // namespace
 
 // ---- send family ----------------------------------------------------------------------------------

@@ -1,27 +1,26 @@
-// Internals of the LD_PRELOAD shim shared by its translation units: the design this library
-// emulates, the real libc functions (dlsym(RTLD_NEXT)), and the per-process descriptor table.
+// Internals of the LD_PRELOAD shim shared by its translation units: the real libc functions
+// (dlsym(RTLD_NEXT)) and the per-process descriptor table. What the library's design chooses is
+// kDesign (design.h), filled in by the one design file linked into it.
 #pragma once
 
+#include <dlfcn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 
+#include "design.h"
 #include "emu_types.h"
 #include "sock_state.h"
 
 #define AFUNIX_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace afunix_emu {
-
-// Set by the one per-design translation unit linked into each library.
-extern const Design kDesign;
-
-inline bool design_is(Design d) { return kDesign == d; }
 
 struct RealFns {
   bool ready;
@@ -65,9 +64,21 @@ struct RealFns {
   int (*fexecve)(int, char* const[], char* const[]);
 };
 extern RealFns real;
+// The next definition of `name` after this library's (dlsym(RTLD_NEXT)): libc's, for every table
+// of real functions (this one, stat.cc's).
+template <typename F>
+void resolve(F*& slot, const char* name) {
+  slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
+}
 void resolve_real();
 inline void ensure_real() {
   if (__builtin_expect(!real.ready, 0)) resolve_real();
+}
+
+// Sets errno to err and returns -1, as a failing call does.
+inline int fail(int err) {
+  errno = err;
+  return -1;
 }
 
 // ---- the descriptor table -----------------------------------------------------------------------

@@ -1,5 +1,7 @@
-// The socket calls: every AF_UNIX socket becomes a loopback TCP (stream) or UDP (datagram) socket
-// and each call does what the library's design would do. Other address families pass through.
+// Interposition of the socket calls: every AF_UNIX socket becomes a loopback TCP (stream) or UDP
+// (datagram) socket and each call does what the library's design (kDesign, design.h) would do.
+// Other address families pass through. The exchange a connection runs is driven in drive.cc; the
+// mirror of "bypass traverse checking" is in traverse.cc.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,60 +19,15 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "drive.h"
 #include "exchange.h"
 #include "shim.h"
 #include "slot_table.h"
 #include "socket_file.h"
+#include "traverse.h"
 
 namespace afunix_emu {
 namespace {
-
-int fail(int err) {
-  errno = err;
-  return -1;
-}
-
-bool handshake_design() { return !design_is(Design::kProposal2); }
-
-ssize_t io_send(int fd, const void* buf, size_t len, int flags) {
-  return real.send(fd, buf, len, flags);
-}
-ssize_t io_recv(int fd, void* buf, size_t len, int flags) { return real.recv(fd, buf, len, flags); }
-const ExIo kIo = {io_send, io_recv};
-
-sockaddr_in loopback(uint16_t port) {
-  sockaddr_in sin;
-  std::memset(&sin, 0, sizeof sin);
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sin;
-}
-
-bool is_nonblocking(int fd) {
-  int fl = real.fcntl(fd, F_GETFL);
-  return fl >= 0 && (fl & O_NONBLOCK) != 0;
-}
-
-// Cygwin's af_local_setblocking: the exchange runs on a blocking socket whatever the application
-// chose, and the socket's mode is restored afterwards.
-class ForcedBlocking {
- public:
-  explicit ForcedBlocking(int fd) : fd_(fd), flags_(real.fcntl(fd, F_GETFL)) {
-    if (flags_ >= 0 && (flags_ & O_NONBLOCK)) real.fcntl(fd_, F_SETFL, flags_ & ~O_NONBLOCK);
-  }
-  ~ForcedBlocking() {
-    int saved = errno;
-    if (flags_ >= 0 && (flags_ & O_NONBLOCK)) real.fcntl(fd_, F_SETFL, flags_);
-    errno = saved;
-  }
-  ForcedBlocking(const ForcedBlocking&) = delete;
-  ForcedBlocking& operator=(const ForcedBlocking&) = delete;
-
- private:
-  int fd_;
-  int flags_;
-};
 
 // Binds fd to 127.0.0.1:0 and reports the port.
 int bind_loopback(int fd, uint16_t* port) {
@@ -114,63 +71,7 @@ mode_t current_umask() {
   return m;
 }
 
-// ---- bypass traverse checking (see socket_file.h) ----------------------------------------------------
-
-const char* mirror_dir() { return traverse_dir(); }
-
-}  // namespace
-
-void prepare_mirror_dir() {
-  const char* dir = mirror_dir();
-  int saved = errno;
-  if (dir && ::mkdir(dir, 0700) == 0) ::chmod(dir, 01733);  // like /tmp, but not listable
-  errno = saved;
-}
-
-namespace {
-
-// Removes this user's mirror links whose socket file is gone (link count 1).
-void collect_stale_mirrors(const char* dir) {
-  DIR* d = ::opendir(dir);
-  if (!d) return;
-  uid_t me = ::geteuid();
-  while (dirent* e = ::readdir(d)) {
-    if (std::strlen(e->d_name) != 16) continue;
-    struct stat st;
-    if (raw_fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-        st.st_nlink == 1 && st.st_uid == me)
-      ::unlinkat(::dirfd(d), e->d_name, 0);
-  }
-  ::closedir(d);
-}
-
-// bind(): gives the new socket file its second name in the mirror directory.
-void publish_mirror(const char* path) {
-  const char* dir = mirror_dir();
-  char cwd[kFileBytes], abs[kFileBytes], mirror[kFileBytes], tmp[kFileBytes + 16];
-  if (!dir || !getcwd(cwd, sizeof cwd) || !lexical_absolute(cwd, path, abs, sizeof abs) ||
-      !traverse_mirror_path(dir, abs, mirror, sizeof mirror))
-    return;
-  int saved = errno;
-  prepare_mirror_dir();
-  collect_stale_mirrors(dir);
-  std::snprintf(tmp, sizeof tmp, "%s.%d", mirror, static_cast<int>(getpid()));
-  ::unlink(tmp);
-  if (::link(abs, tmp) == 0 && ::rename(tmp, mirror) != 0) ::unlink(tmp);
-  errno = saved;
-}
-
-// Runs fn(path); if the path is refused (EACCES), runs it again through the mirror link, if the
-// socket file still has its original name.
-template <typename F>
-int reach(const char* path, F fn) {
-  int err = fn(path);
-  if (err != EACCES) return err;
-  char mirror[kFileBytes];
-  if (!traverse_link_for(path, mirror, sizeof mirror)) return err;
-  debug("%s: EACCES; reaching it as Windows would, through %s", path, mirror);
-  return fn(mirror);
-}
+// ---- the socket file's target ------------------------------------------------------------------
 
 // What connect()/sendto() learn from a socket file.
 struct Target {
@@ -183,7 +84,7 @@ struct Target {
 // Reads the socket file at path for this design. cygwin-2014/proposal-1 open it for reading only
 // (Cygwin's connect needs read, not write, permission); proposal-2's datagram sendto reads slot 0.
 int read_target(const char* path, Target* t) {
-  if (design_is(Design::kProposal2)) {
+  if (kDesign.connection_table) {
     Slot server;
     if (int err = reach(path, [&](const char* p) { return table_read_server(p, &t->type, &server); }))
       return err;
@@ -198,7 +99,7 @@ int read_target(const char* path, Target* t) {
     return err;
   SocketFile f;
   if (int err = parse_socket_file(buf, len, &f)) return err;
-  if (design_is(Design::kProposal1) && !f.has_client_secret) return EBADF;
+  if (kDesign.client_secret && !f.has_client_secret) return EBADF;
   t->port = f.port;
   t->type = f.type;
   t->secret = f.secret;
@@ -225,127 +126,9 @@ int datagram_destination(const sockaddr* sa, socklen_t len, sockaddr_in* out, ch
   return 0;
 }
 
-// ---- the exchange ---------------------------------------------------------------------------------
-
-bool needs_exchange(const SockState* st) {
-  return handshake_design() && !(st->flags & kNoHandshake);
-}
-
-// Turns an ex_drive() result into the socket's new phase and an errno (0 when the goal was met).
-int settle(int fd, SockState* st, int r) {
-  if (r == 0) {
-    if (ex_status(st->ex) == ExStatus::kDone) {
-      st->phase = Phase::kConnected;
-      st->peer = st->ex.peer;
-      st->flags |= kPeerValid;
-    }
-    return 0;
-  }
-  if (r == -1) return errno;  // EINTR or EAGAIN: resumable
-  debug("fd %d: exchange failed (%d)", fd, static_cast<int>(st->ex.failure));
-  real.shutdown(fd, SHUT_RDWR);
-  st->phase = Phase::kBroken;
-  // Cygwin's client fails the handshake with ECONNREFUSED; proposal-1's client "aborts the
-  // connection" when the server's packet does not verify.
-  return design_is(Design::kCygwin2014) ? ECONNREFUSED : ECONNABORTED;
-}
-
-int drive_forced(int fd, SockState* st, DriveGoal goal) {
-  ForcedBlocking blocking(fd);
-  return settle(fd, st, ex_drive(&st->ex, fd, kIo, goal, false));
-}
-
-// A TCP connect still in progress: wait for it (block) or look (not block). 0 once connected.
-int finish_tcp_connect(int fd, SockState* st, bool block) {
-  pollfd p{fd, POLLOUT, 0};
-  int r = ::poll(&p, 1, block ? -1 : 0);
-  if (r < 0) return errno;
-  if (r == 0) return EAGAIN;
-  int soerr = 0;
-  socklen_t len = sizeof soerr;
-  if (real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) return errno;
-  if (soerr != 0) {
-    st->phase = st->path[0] ? Phase::kBound : Phase::kFresh;
-    st->peer_path[0] = '\0';
-    return soerr;
-  }
-  if (!needs_exchange(st)) {
-    st->phase = Phase::kConnected;
-    return 0;
-  }
-  st->phase = Phase::kExchanging;
-  // Put the opening bytes on the wire now so the server's accept() can proceed.
-  int sent = settle(fd, st, ex_drive(&st->ex, fd, kIo, DriveGoal::kSendsFlushed, true));
-  return sent == EAGAIN || sent == EINTR ? 0 : sent;
-}
-
-// Before data goes out: cygwin-2014 completes its handshake (forced blocking, as Cygwin does when it
-// first sees FD_CONNECT); proposal-1 only makes sure its own packet went first.
-int prepare_send(int fd, SockState* st) {
-  st = lookup_checked(fd);
-  if (!st) return 0;
-  if (st->phase == Phase::kTcpConnecting) {
-    bool block = design_is(Design::kCygwin2014) || !is_nonblocking(fd);
-    if (int err = finish_tcp_connect(fd, st, block)) return err;
-  }
-  if (st->phase != Phase::kExchanging) return 0;
-  return drive_forced(fd, st, design_is(Design::kCygwin2014) ? DriveGoal::kDone
-                                                             : DriveGoal::kSendsFlushed);
-}
-
-// Before data comes in: the exchange must be complete. cygwin-2014 forces blocking; proposal-1's
-// client receives the server's packet in the application's mode (EAGAIN if not there yet).
-int prepare_recv(int fd, SockState* st, bool dontwait) {
-  st = lookup_checked(fd);
-  if (!st) return 0;
-  bool forced = design_is(Design::kCygwin2014);
-  bool nb = !forced && (dontwait || is_nonblocking(fd));
-  if (st->phase == Phase::kTcpConnecting) {
-    if (int err = finish_tcp_connect(fd, st, !nb)) return err;
-  }
-  if (st->phase != Phase::kExchanging) return 0;
-  if (forced) return drive_forced(fd, st, DriveGoal::kDone);
-  if (!nb) return drive_forced(fd, st, DriveGoal::kDone);
-  return settle(fd, st, ex_drive(&st->ex, fd, kIo, DriveGoal::kDone, true));
-}
-
-// SO_PEERCRED (getpeereid) completes a pending exchange, blocking.
-int prepare_peercred(int fd, SockState* st) {
-  if (st->phase == Phase::kTcpConnecting) {
-    if (int err = finish_tcp_connect(fd, st, true)) return err;
-  }
-  if (st->phase != Phase::kExchanging) return 0;
-  return drive_forced(fd, st, DriveGoal::kDone);
-}
-
-bool pending(const SockState* st) {
-  return st->phase == Phase::kExchanging || st->phase == Phase::kTcpConnecting;
-}
-
 }  // namespace
 
-// Shared with io.cc.
-int before_send(int fd, SockState* st, int flags) {
-  if (flags & MSG_OOB) return EOPNOTSUPP;
-  switch (st->phase) {
-    case Phase::kConnected:
-    case Phase::kBroken:
-      return 0;
-    case Phase::kExchanging:
-    case Phase::kTcpConnecting:
-      return prepare_send(fd, st);
-    default:
-      // Winsock refuses to send on an unconnected stream socket (TCP would raise SIGPIPE).
-      return st->type == SOCK_STREAM ? ENOTCONN : 0;
-  }
-}
-
-int before_recv(int fd, SockState* st, int flags) {
-  if (flags & MSG_OOB) return EOPNOTSUPP;
-  if (st->type == SOCK_DGRAM && (flags & MSG_WAITALL)) return EOPNOTSUPP;
-  if (!pending(st)) return 0;
-  return prepare_recv(fd, st, (flags & MSG_DONTWAIT) != 0);
-}
+// ---- addresses shared with io.cc -------------------------------------------------------------
 
 // The address a received datagram came from, as Cygwin names it; stream peers by connect()'s path.
 void peer_name_out(const SockState* st, const sockaddr_in* from, sockaddr* addr, socklen_t* len) {
@@ -380,7 +163,7 @@ int base_type(int type) { return type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC); }
 
 SockState fresh_state(int fd, int type) {
   SockState st;
-  init_state(&st, static_cast<uint8_t>(kDesign), type);
+  init_state(&st, static_cast<uint8_t>(kDesign.id), type);
   st.ino = socket_inode(fd);
   if (forced_no_handshake() && type == SOCK_STREAM) st.flags |= kNoHandshake;
   return st;
@@ -497,14 +280,14 @@ AFUNIX_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) __THROW {
 
   mode_t mode = adjust_socket_mode(0777 & ~current_umask());
   int err;
-  if (design_is(Design::kProposal2)) {
+  if (kDesign.connection_table) {
     Slot server{port, current_cred(), static_cast<int64_t>(::time(nullptr))};
     err = table_create(a.path, mode, st->type, server);
   } else {
     SocketFile f;
     f.port = port;
     f.type = st->type;
-    if ((err = random_secret(&f.secret)) == 0 && design_is(Design::kProposal1)) {
+    if ((err = random_secret(&f.secret)) == 0 && kDesign.client_secret) {
       f.has_client_secret = true;
       err = random_secret(&f.client_secret);
     }
@@ -544,48 +327,6 @@ AFUNIX_EXPORT int listen(int fd, int backlog) __THROW {
 
 namespace {
 
-// The TCP connection is up: start the design's exchange.
-int after_tcp_connect(int fd, SockState* st, bool nonblocking) {
-  if (!needs_exchange(st)) {
-    st->phase = Phase::kConnected;
-    return nonblocking ? EINPROGRESS : 0;
-  }
-  st->phase = Phase::kExchanging;
-  if (design_is(Design::kCygwin2014)) {
-    if (nonblocking) {
-      // The handshake will run in the first send/recv (forced blocking); the secret goes now so
-      // that a server in accept() is not kept waiting.
-      int r = settle(fd, st, ex_drive(&st->ex, fd, kIo, DriveGoal::kSendsFlushed, true));
-      return r == 0 || r == EAGAIN ? EINPROGRESS : r;
-    }
-    return drive_forced(fd, st, DriveGoal::kDone);
-  }
-  // proposal-1: send the client's secret and creds right away; verify the server later.
-  int r = drive_forced(fd, st, DriveGoal::kSendsFlushed);
-  if (r != 0) return r;
-  return nonblocking ? EINPROGRESS : 0;
-}
-
-// connect() again on a socket whose earlier connect was interrupted (blocking) or is still in
-// progress (nonblocking). Blocking: finish and return 0. Nonblocking: EALREADY while in progress,
-// then EISCONN, as TCP says.
-int resume_connect(int fd, SockState* st) {
-  bool nb = is_nonblocking(fd);
-  if (st->phase == Phase::kTcpConnecting) {
-    int err = finish_tcp_connect(fd, st, !nb);
-    if (err == EAGAIN) return EALREADY;
-    if (err != 0) return err;
-  }
-  if (st->phase == Phase::kExchanging && design_is(Design::kCygwin2014)) {
-    if (!nb) return drive_forced(fd, st, DriveGoal::kDone);
-    int r = settle(fd, st, ex_drive(&st->ex, fd, kIo, DriveGoal::kDone, true));
-    if (r == EAGAIN) return EALREADY;
-    if (r != 0) return r;
-  }
-  if (st->phase == Phase::kBroken) return ECONNREFUSED;
-  return nb ? EISCONN : 0;
-}
-
 int stream_connect(int fd, SockState* st, const UnixAddr& a) {
   if (a.kind == AddrKind::kUnspec) return EINVAL;
   if (a.kind == AddrKind::kDgramName) return EPROTOTYPE;
@@ -593,7 +334,7 @@ int stream_connect(int fd, SockState* st, const UnixAddr& a) {
   Cred own = current_cred();  // captured at connect(), before anything can block
   sockaddr_in sin;
 
-  if (design_is(Design::kProposal2)) {
+  if (kDesign.connection_table) {
     // Nothing to register for a socket that is connected or listening already.
     if (st->phase == Phase::kConnected || st->phase == Phase::kBroken) return EISCONN;
     if (st->phase == Phase::kListening) return EINVAL;
@@ -643,10 +384,7 @@ int stream_connect(int fd, SockState* st, const UnixAddr& a) {
   st->own = own;
   st->secret = t.secret;
   st->client_secret = t.client_secret;
-  if (design_is(Design::kCygwin2014))
-    ex_init(&st->ex, ExKind::kC14Client, t.secret, t.secret, own);
-  else
-    ex_init(&st->ex, ExKind::kP1Client, t.client_secret, t.secret, own);
+  kDesign.start_client_exchange(&st->ex, t.secret, t.client_secret, own);
   sin = loopback(t.port);
   if (real.connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
     int err = errno;
@@ -654,10 +392,8 @@ int stream_connect(int fd, SockState* st, const UnixAddr& a) {
       std::snprintf(st->peer_path, sizeof st->peer_path, "%s", a.path);
       st->phase = Phase::kTcpConnecting;
       // A nonblocking TCP connect always says EINPROGRESS, but on loopback the connection is up
-      // by now. proposal-1 sends its packet "after actual connect()", so that a server can accept
-      // before the client next touches the socket. (cygwin-2014 waits, as Cygwin does, until the
-      // application next uses the socket.)
-      if (err == EINPROGRESS && design_is(Design::kProposal1)) {
+      // by now: a design that sends its packet at connect sends it now.
+      if (err == EINPROGRESS && kDesign.packet_at_nonblocking_connect) {
         int e = finish_tcp_connect(fd, st, false);
         if (e != 0 && e != EAGAIN) return e;
       }
@@ -726,7 +462,7 @@ int accept_common(int fd, sockaddr* addr, socklen_t* addrlen, int flags, bool is
   }
 
   int c;
-  Exchange ex;
+  Exchange ex{};
   if (st->stash_fd >= 0) {  // a connection whose exchange an earlier accept() left half done
     c = st->stash_fd;
     ex = st->stash_ex;
@@ -734,14 +470,13 @@ int accept_common(int fd, sockaddr* addr, socklen_t* addrlen, int flags, bool is
   } else {
     c = real.accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) return -1;
-    if (design_is(Design::kCygwin2014))
-      ex_init(&ex, ExKind::kC14Server, st->secret, st->secret, st->own);
-    else
-      ex_init(&ex, ExKind::kP1Server, st->secret, st->client_secret, st->own);
+    // A design without an exchange (a connection table) claims the client's slot below instead.
+    if (kDesign.start_server_exchange)
+      kDesign.start_server_exchange(&ex, st->secret, st->client_secret, st->own);
   }
 
   SockState ns;
-  init_state(&ns, static_cast<uint8_t>(kDesign), SOCK_STREAM);
+  init_state(&ns, static_cast<uint8_t>(kDesign.id), SOCK_STREAM);
   ns.ino = socket_inode(c);
   ns.phase = Phase::kConnected;
   ns.flags = static_cast<uint16_t>(kAccepted | (st->flags & kNoHandshake));
@@ -768,7 +503,7 @@ int accept_common(int fd, sockaddr* addr, socklen_t* addrlen, int flags, bool is
             static_cast<int>(ex.failure));
       err = ECONNABORTED;
     }
-  } else if (design_is(Design::kProposal2) && !(ns.flags & kNoHandshake)) {
+  } else if (kDesign.connection_table && !(ns.flags & kNoHandshake)) {
     sockaddr_in peer;
     socklen_t plen = sizeof peer;
     Slot slot;

@@ -42,11 +42,6 @@ struct StatFns {
 };
 StatFns sreal;
 
-template <typename F>
-void resolve(F*& slot, const char* name) {
-  slot = reinterpret_cast<F*>(dlsym(RTLD_NEXT, name));
-}
-
 void ensure() {
   if (__builtin_expect(sreal.ready, 1)) return;
   StatFns s{};
@@ -63,29 +58,16 @@ void ensure() {
   sreal = s;
 }
 
-// The sizes this design's socket files have.
-bool plausible_size(long long size) {
-  switch (kDesign) {
-    case Design::kCygwin2014:  // cookie + 1..5 digit port + " s " + secret + NUL
-      return size >= 50 && size <= 54;
-    case Design::kProposal1:  // ... + " " + client secret
-      return size >= 86 && size <= 90;
-    case Design::kProposal2:
-      return size > static_cast<long long>(kTableHeaderLen) &&
-             (size - static_cast<long long>(kTableHeaderLen)) % static_cast<long long>(kSlotLen) == 0;
-  }
-  return false;
-}
+// The sizes this design's socket files have (its design file says why).
+bool plausible_size(long long size) { return kDesign.plausible_file_size(size); }
 
 // Whether the file open at fd starts with the design's cookie.
 bool has_cookie(int fd) {
-  char head[kTableMagicLen];
-  ssize_t n = ::pread(fd, head, sizeof head, 0);
-  if (design_is(Design::kProposal2))
-    return n == static_cast<ssize_t>(kTableMagicLen) &&
-           std::memcmp(head, kTableMagic, kTableMagicLen) == 0;
-  return n >= static_cast<ssize_t>(kSocketCookieLen) &&
-         std::memcmp(head, kSocketCookie, kSocketCookieLen) == 0;
+  char head[64];
+  if (kDesign.cookie_len > sizeof head) return false;
+  ssize_t n = ::pread(fd, head, kDesign.cookie_len, 0);
+  return n == static_cast<ssize_t>(kDesign.cookie_len) &&
+         std::memcmp(head, kDesign.cookie, kDesign.cookie_len) == 0;
 }
 
 // Whether the regular file at dirfd/path is one of the design's socket files.
