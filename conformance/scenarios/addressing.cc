@@ -26,7 +26,7 @@ TEST(Addressing, ConnectMissingPath) {
 TEST(Addressing, ConnectMissingAbstractName) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
-    int s = Connect(a, Addr::abstract("missing"));
+    Connect(a, Addr::abstract("missing"));
   });
   sc.run();
 }
@@ -36,7 +36,7 @@ TEST(Addressing, ConnectStaleSocketFile) {
   Scenario sc;
   Event& server_gone = sc.ended("server");
   sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::path("srv.sock"));
+    Listen(a, Addr::path("srv.sock"));
   });
   sc.actor("client", [&](Actor& a) {
     server_gone.wait();
@@ -88,11 +88,11 @@ TEST(Addressing, ConnectDatagramToStreamListener) {
   Rendezvous rv(sc);
   Event& done = sc.event("done");
   sc.actor("server", [&](Actor& a) {
-    int s = rv.listen(a, Addr::path("srv.sock"));
+    rv.listen(a, Addr::path("srv.sock"));
     done.wait();
   });
   sc.actor("client", [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("srv.sock"), SOCK_DGRAM);
+    rv.connect(a, Addr::path("srv.sock"), SOCK_DGRAM);
     done.post();
   });
   sc.run();
@@ -119,7 +119,7 @@ TEST(Addressing, ConnectStreamToDatagramSocket) {
 TEST(Addressing, BindExistingPath) {
   Scenario sc;
   sc.actor("server", [&](Actor& a) {
-    int first = Listen(a, Addr::path("srv.sock"));
+    Listen(a, Addr::path("srv.sock"));
     int second = a.socket(SOCK_STREAM);
     a.bind(second, Addr::path("srv.sock"));
   });
@@ -329,7 +329,7 @@ TEST_KINDS(Addressing, WrongAddressFamily, SocketTypes()) {
     a.stat("srv.sock");
     a.bind(s, Addr::path("srv.sock"));
     if (kind.type != SOCK_DGRAM) a.listen(s, 5);
-    int c = Connect(a, Addr::path("srv.sock").with_family(AF_INET), kind.type);
+    Connect(a, Addr::path("srv.sock").with_family(AF_INET), kind.type);
   });
   sc.run();
 }
@@ -364,7 +364,7 @@ TEST_KINDS(Addressing, AbstractTrailingNulIsSignificant, SocketTypes()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     BindAndConnect(a, kind.type, Addr::abstract("svc"), Addr::abstract(std::string("svc") + '\0'));
-    int c = Connect(a, Addr::abstract("svc"), kind.type);
+    Connect(a, Addr::abstract("svc"), kind.type);
   });
   sc.run();
 }
@@ -551,7 +551,7 @@ TEST_KINDS(Addressing, MknodSocketNode, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     a.mknod("node.sock", S_IFSOCK | 0666);
     a.stat("node.sock");
-    int c = Connect(a, Addr::path("node.sock"), kind.type);
+    Connect(a, Addr::path("node.sock"), kind.type);
     int s = a.socket(kind.type);
     a.bind(s, Addr::path("node.sock"));
   });
@@ -565,9 +565,9 @@ TEST_KINDS(Addressing, ConnectWrongType, KindsOf({SOCK_STREAM, SOCK_SEQPACKET, S
   sc.actor("owner", [&](Actor& a) {
     Bound srv = Listen(a, kind, "srv");
     int other = kind.type == SOCK_STREAM ? SOCK_SEQPACKET : SOCK_STREAM;
-    int c = Connect(a, srv.addr, other);
+    Connect(a, srv.addr, other);
     if (kind.type != SOCK_DGRAM) {
-      int d = Connect(a, srv.addr, SOCK_DGRAM);
+      Connect(a, srv.addr, SOCK_DGRAM);
     }
   });
   sc.run();

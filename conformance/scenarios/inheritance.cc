@@ -53,7 +53,7 @@ TEST_KINDS(Inheritance, AcceptedSocketDoesNotInheritFlags, ListenerKinds()) {
     Bound srv = Listen(a, kind, "srv");
     a.set_nonblocking(srv.fd);
     a.set_cloexec(srv.fd);
-    int c = Connect(a, srv.addr, kind.type);
+    Connect(a, srv.addr, kind.type);
     int s = a.accept(srv.fd);
     a.fd_flags(srv.fd);
     a.fd_flags(s);

@@ -57,7 +57,7 @@ TEST_KINDS(Lifecycle, ConnectToBoundNotListening, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     Bound s = Bind(a, kind, "srv");
-    int c = Connect(a, s.addr, kind.type);
+    Connect(a, s.addr, kind.type);
   });
   sc.run();
 }
@@ -95,8 +95,8 @@ TEST_KINDS(Lifecycle, BlockingConnectToFullBacklogBlocks, ListenerKinds()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     Bound srv = Listen(a, kind, "srv", 0);
-    int first = Connect(a, srv.addr, kind.type);
-    int second = Connect(a, srv.addr, kind.type);
+    Connect(a, srv.addr, kind.type);
+    Connect(a, srv.addr, kind.type);
   });
   sc.run();
 }

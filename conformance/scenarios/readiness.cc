@@ -112,7 +112,7 @@ TEST_KINDS(Readiness, ListenerReadableWhenConnectionPending, ListenerKinds()) {
   sc.actor("owner", [&](Actor& a) {
     Bound srv = Listen(a, kind, "srv");
     a.poll(srv.fd, kAll);
-    int c = Connect(a, srv.addr, kind.type);
+    Connect(a, srv.addr, kind.type);
     a.poll(srv.fd, kAll);
     a.accept(srv.fd);
     a.poll(srv.fd, kAll);
@@ -161,7 +161,7 @@ TEST_KINDS(Readiness, EpollOnListener, ListenerKinds()) {
     int ep = a.epoll_create();
     a.epoll_add(ep, srv.fd, EPOLLIN | EPOLLET, "listener");
     a.epoll_wait(ep);
-    int c = Connect(a, srv.addr, kind.type);
+    Connect(a, srv.addr, kind.type);
     a.epoll_wait(ep);
     a.epoll_wait(ep);
     a.accept(srv.fd);
