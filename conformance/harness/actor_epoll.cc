@@ -1,6 +1,4 @@
 // Actor, "epoll" (scenario.h): registrations are named, and epoll_wait records events by name.
-#include <sys/epoll.h>
-
 #include <cerrno>
 #include <map>
 #include <string>
@@ -10,9 +8,12 @@
 #include "context.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "scenario.h"
 
 namespace afunix {
+
+#if AFUNIX_HAVE_EPOLL
 using util::outcome;
 
 namespace {
@@ -26,6 +27,7 @@ std::vector<std::string>& epoll_labels() {
 }  // namespace
 
 int Actor::epoll_create() {
+  platform::require(platform::Feature::Epoll);
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   int err = errno;
   record(Obs("epoll_create").str("result", outcome(ep, err)).encode());
@@ -73,5 +75,21 @@ int Actor::epoll_wait(int ep, Wait wait) {
   record(o.encode());
   return r;
 }
+
+#else
+// No epoll here: a scenario that uses it is UNSUPPORTED naming it.
+int Actor::epoll_create() {
+  platform::require(platform::Feature::Epoll);
+  return -1;
+}
+int Actor::epoll_add(int, int, unsigned, const std::string&) {
+  platform::require(platform::Feature::Epoll);
+  return -1;
+}
+int Actor::epoll_wait(int, Wait) {
+  platform::require(platform::Feature::Epoll);
+  return -1;
+}
+#endif
 
 }  // namespace afunix

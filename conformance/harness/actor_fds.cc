@@ -20,6 +20,7 @@
 #include "guard.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "scenario.h"
 #include "watchdog.h"
 
@@ -143,6 +144,7 @@ int Actor::mknod(const std::string& path, unsigned mode) {
 // ---- /proc/net/unix -------------------------------------------------------------------------
 
 void Actor::proc_net_unix(int fd) {
+  platform::require(platform::Feature::ProcFs);
   struct stat st {};
   ::fstat(fd, &st);
   std::ifstream in("/proc/net/unix");

@@ -21,10 +21,11 @@
 #include "context.h"
 #include "guard.h"
 #include "kinds.h"
-#include "linux_compat.h"
+#include "platform_compat.h"
 #include "message.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "scenario.h"
 #include "watchdog.h"
 
@@ -39,8 +40,8 @@ Room Room::none() { return Room(0, "none"); }
 Room Room::fds(int n) {
   return Room(CMSG_LEN(n * sizeof(int)), "fds(" + std::to_string(n) + ")");
 }
-Room Room::creds() { return Room(CMSG_SPACE(sizeof(ucred)), "creds"); }
-Room Room::creds_exact() { return Room(CMSG_LEN(sizeof(ucred)), "creds_exact"); }
+Room Room::creds() { return Room(CMSG_SPACE(sizeof(CredentialsLayout)), "creds"); }
+Room Room::creds_exact() { return Room(CMSG_LEN(sizeof(CredentialsLayout)), "creds_exact"); }
 Room Room::header() { return Room(CMSG_LEN(0), "header"); }
 Room Room::plenty() { return Room(4096, "plenty"); }
 Room Room::operator+(const Room& more) const {
@@ -61,6 +62,7 @@ Msg& Msg::to(const Addr& addr) {
 // ---- sendto / recvfrom ----------------------------------------------------------------------
 
 long Actor::sendto(int fd, const std::string& data, const Addr& to, int flags) {
+  platform::require_msg_flags(flags);
   Returned r = under_watchdog([&] { return ::sendto(fd, data.data(), data.size(), flags, to.sa(), to.len()); });
   Obs o("sendto");
   o.str("data", escape_bytes(data)).str("to", to.label());
@@ -70,6 +72,7 @@ long Actor::sendto(int fd, const std::string& data, const Addr& to, int flags) {
 }
 
 std::string Actor::recvfrom(int fd, size_t max, size_t name_bytes, int flags) {
+  platform::require_msg_flags(flags);
   Guarded buf(max);
   Guarded name(name_bytes, 0x5a);
   socklen_t namelen = static_cast<socklen_t>(name_bytes);
@@ -101,7 +104,9 @@ long Actor::sendmsg(int fd, const Msg& m) {
     msg.msg_name = const_cast<sockaddr*>(m.to_->sa());
     msg.msg_namelen = m.to_->len();
   }
-  size_t creds_space = m.has_creds_ ? CMSG_SPACE(sizeof(ucred)) : 0;
+  platform::require_msg_flags(m.flags_);
+  if (m.has_creds_) platform::require(platform::Feature::ScmCredentials);
+  size_t creds_space = m.has_creds_ ? CMSG_SPACE(sizeof(CredentialsLayout)) : 0;
   size_t rights_data = m.rights_.size() * sizeof(int);
   size_t rights_space = m.has_rights_ ? std::max(CMSG_SPACE(rights_data), CMSG_SPACE(m.cmsg_len_)) : 0;
   std::vector<char> control(creds_space + rights_space + 64, 0);
@@ -109,6 +114,7 @@ long Actor::sendmsg(int fd, const Msg& m) {
   std::vector<cmsghdr> aligned((control.size() + sizeof(cmsghdr) - 1) / sizeof(cmsghdr) + 1);
   char* ctl = reinterpret_cast<char*>(aligned.data());
   size_t controllen = 0;
+#if AFUNIX_HAVE_SCM_CREDENTIALS
   if (m.has_creds_) {
     cmsghdr* c = reinterpret_cast<cmsghdr*>(ctl);
     c->cmsg_level = SOL_SOCKET;
@@ -118,6 +124,7 @@ long Actor::sendmsg(int fd, const Msg& m) {
     std::memcpy(CMSG_DATA(c), &cred, sizeof cred);
     controllen = creds_space;
   }
+#endif
   if (m.has_rights_) {
     cmsghdr* c = reinterpret_cast<cmsghdr*>(ctl + controllen);
     c->cmsg_level = SOL_SOCKET;
@@ -161,6 +168,7 @@ long Actor::sendmsg(int fd, const Msg& m) {
 }
 
 Received Actor::recvmsg(int fd, const Recv& how) {
+  platform::require_msg_flags(how.flags_);
   std::vector<Guarded> bufs;
   for (size_t size : how.iov_) bufs.emplace_back(size);
   std::vector<iovec> iov;
@@ -237,6 +245,7 @@ Received Actor::recvmsg(int fd, const Recv& how) {
           if (data % sizeof(int)) cm.num("partial_bytes", static_cast<long long>(data % sizeof(int)));
           reported_fds += static_cast<int>(fds.size());
           got.fds.insert(got.fds.end(), fds.begin(), fds.end());
+#if AFUNIX_HAVE_SCM_CREDENTIALS
         } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
           ucred cred{};
           std::memcpy(&cred, d, std::min(data, sizeof cred));
@@ -244,6 +253,7 @@ Received Actor::recvmsg(int fd, const Recv& how) {
           if (data >= offsetof(ucred, uid) + sizeof cred.uid) cm.str("uid", context::uid_name(cred.uid));
           if (data >= offsetof(ucred, gid) + sizeof cred.gid) cm.str("gid", context::gid_name(cred.gid));
           if (data < sizeof cred) cm.num("bytes", static_cast<long long>(data));
+#endif
         } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_PIDFD && data >= sizeof(int)) {
           int pidfd;
           std::memcpy(&pidfd, d, sizeof pidfd);
@@ -279,6 +289,9 @@ Received Actor::recvmsg(int fd, const Recv& how) {
 // ---- sendmmsg / recvmmsg --------------------------------------------------------------------
 
 int Actor::sendmmsg(int fd, const std::vector<std::string>& messages, int flags) {
+  platform::require(platform::Feature::Sendmmsg);
+  platform::require_msg_flags(flags);
+#if AFUNIX_HAVE_SENDMMSG
   std::vector<iovec> iov(messages.size());
   std::vector<mmsghdr> hdrs(messages.size());
   for (size_t i = 0; i < messages.size(); ++i) {
@@ -301,9 +314,16 @@ int Actor::sendmmsg(int fd, const std::vector<std::string>& messages, int flags)
   }
   record(o.encode());
   return r.ret;
+#else
+  (void)fd, (void)messages;
+  return -1;
+#endif
 }
 
 int Actor::recvmmsg(int fd, unsigned count, size_t max, int flags) {
+  platform::require(platform::Feature::Sendmmsg);
+  platform::require_msg_flags(flags);
+#if AFUNIX_HAVE_SENDMMSG
   std::vector<Guarded> bufs;
   for (unsigned i = 0; i < count; ++i) bufs.emplace_back(max);
   std::vector<iovec> iov(count);
@@ -336,11 +356,16 @@ int Actor::recvmmsg(int fd, unsigned count, size_t max, int flags) {
   over.add_to(o);
   record(o.encode());
   return r.ret;
+#else
+  (void)fd, (void)count, (void)max;
+  return -1;
+#endif
 }
 
 // ---- bulk -----------------------------------------------------------------------------------
 
 long Actor::send_bytes(int fd, size_t n, int flags) {
+  platform::require_msg_flags(flags);
   std::string data = util::filler(n);
   Returned r = under_watchdog([&] { return ::send(fd, data.data(), n, flags); });
   Obs o("send_bytes");

@@ -16,9 +16,10 @@
 #include "actor_util.h"
 #include "context.h"
 #include "guard.h"
-#include "linux_compat.h"
+#include "platform_compat.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "scenario.h"
 #include "watchdog.h"
 
@@ -31,7 +32,9 @@ namespace {
 socklen_t natural_length(int level, int option) {
   if (level != SOL_SOCKET) return sizeof(int);
   switch (option) {
+#if AFUNIX_HAVE_SO_PEERCRED
     case SO_PEERCRED: return sizeof(ucred);
+#endif
     case SO_RCVTIMEO:
     case SO_SNDTIMEO: return sizeof(timeval);
     case SO_LINGER: return sizeof(linger);
@@ -47,11 +50,38 @@ Obs& option_fields(Obs& o, int level, int option) {
   return o.str("option", socket_option_name(level, option));
 }
 
+// An option needs what it names (platform.h): a constant this platform lacks, a feature it may not
+// offer, or, in the POSIX-only profile, any option only Linux has.
+void require_option(int level, int option) {
+  using platform::Feature;
+  platform::require_constant(level, level_name(level).c_str());
+  platform::require_constant(option, socket_option_name(level, option).c_str());
+  if (level != SOL_SOCKET) {
+    if (AFUNIX_POSIX_ONLY) platform::require(Feature::LinuxOptions);
+    return;
+  }
+  switch (option) {
+    case SO_PEERCRED: platform::require(Feature::SoPeercred); return;
+    case SO_PASSCRED: platform::require(Feature::ScmCredentials); return;
+    case SO_PEEK_OFF: platform::require(Feature::PeekOffset); return;
+    case SO_PEERPIDFD:
+    case SO_PASSPIDFD: platform::require(Feature::Pidfd); return;
+    case SO_PEERGROUPS: case SO_INQ: case SO_PEERSEC: case SO_PASSSEC: case SO_PASSRIGHTS:
+    case SO_DOMAIN: case SO_PROTOCOL: case SO_PRIORITY: case SO_RXQ_OVFL: case SO_ZEROCOPY:
+    case SO_SNDBUFFORCE: case SO_RCVBUFFORCE: case SO_NO_CHECK: case SO_MARK: case SO_INCOMING_CPU:
+    case SO_BUSY_POLL: case SO_BSDCOMPAT: case SO_PEERNAME: case SO_REUSEPORT:
+      if (AFUNIX_POSIX_ONLY) platform::require(Feature::LinuxOptions);
+      return;
+    default: return;
+  }
+}
+
 // A struct timeval as "seconds:microseconds", fields as given (a microsecond field may be out of range).
 std::string seconds(long sec, long usec) { return std::to_string(sec) + ":" + std::to_string(usec); }
 
 // Adds what the option's value says to o, from the `n` bytes the call wrote.
 void decode(Obs& o, int level, int option, const char* p, socklen_t n) {
+#if AFUNIX_HAVE_SO_PEERCRED
   if (level == SOL_SOCKET && option == SO_PEERCRED) {
     ucred cred{};
     std::memcpy(&cred, p, std::min<size_t>(n, sizeof cred));
@@ -60,6 +90,7 @@ void decode(Obs& o, int level, int option, const char* p, socklen_t n) {
     if (n >= offsetof(ucred, gid) + sizeof cred.gid) o.str("gid", context::gid_name(cred.gid));
     return;
   }
+#endif
   if (level == SOL_SOCKET && (option == SO_RCVTIMEO || option == SO_SNDTIMEO)) {
     if (n < sizeof(timeval)) return;
     timeval tv{};
@@ -115,6 +146,7 @@ void decode(Obs& o, int level, int option, const char* p, socklen_t n) {
 }
 
 int get(Actor& a, int fd, int level, int option, socklen_t optlen, bool explicit_len) {
+  require_option(level, option);
   Guarded buf(optlen, 0x5a);
   socklen_t len = optlen;
   // An emulation may wait for its peer before it can answer.
@@ -147,6 +179,7 @@ int Actor::getsockopt(int fd, int level, int option, socklen_t optlen) {
 }
 
 int Actor::getsockopt_at_least(int fd, int level, int option, int minimum) {
+  require_option(level, option);
   int value = 0;
   socklen_t len = sizeof value;
   int r = ::getsockopt(fd, level, option, &value, &len);
@@ -159,6 +192,7 @@ int Actor::getsockopt_at_least(int fd, int level, int option, int minimum) {
 }
 
 int Actor::setsockopt(int fd, int level, int option, int value) {
+  require_option(level, option);
   int r = ::setsockopt(fd, level, option, &value, sizeof value);
   int err = errno;
   Obs o("setsockopt");
@@ -169,6 +203,7 @@ int Actor::setsockopt(int fd, int level, int option, int value) {
 
 int Actor::setsockopt_bytes(int fd, int level, int option, const std::string& optval,
                             const std::string& label) {
+  require_option(level, option);
   int r = ::setsockopt(fd, level, option, optval.data(), static_cast<socklen_t>(optval.size()));
   int err = errno;
   Obs o("setsockopt");
@@ -178,6 +213,7 @@ int Actor::setsockopt_bytes(int fd, int level, int option, const std::string& op
 }
 
 int Actor::setsockopt_timeval(int fd, int option, long sec, long usec) {
+  require_option(SOL_SOCKET, option);
   timeval tv{};
   tv.tv_sec = sec;
   tv.tv_usec = usec;

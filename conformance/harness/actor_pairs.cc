@@ -18,6 +18,7 @@
 #include "kinds.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "scenario.h"
 #include "watchdog.h"
 
@@ -102,7 +103,7 @@ Pair Actor::pair(const SocketKind& kind) {
       if (!wait_ready(l, POLLIN)) {
         fail("poll listener");
       } else {
-        Returned r = under_watchdog([&] { return ::accept4(l, nullptr, nullptr, kind.nonblocking ? SOCK_NONBLOCK : 0); });
+        Returned r = under_watchdog([&] { return platform::accept_nonblocking(l, kind.nonblocking); });
         p.y = static_cast<int>(r.ret);
         if (p.y < 0) {
           errno = r.err;

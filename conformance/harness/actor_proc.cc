@@ -2,7 +2,6 @@
 // descriptors, exec'ing a program to see which descriptors survive, and writing its observations.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include "internal.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "scenario.h"
 #include "watchdog.h"
 
@@ -110,7 +110,9 @@ void Actor::exec_probe(int fd) {
   if (pid == 0) {
     int devnull = ::open("/dev/null", O_WRONLY);
     if (devnull >= 0) ::dup2(devnull, 2);
-    std::string test = "[ -e /proc/self/fd/" + std::to_string(fd) + " ]";
+    // The shell's own descriptors: /proc/self/fd on Linux, /dev/fd on the BSDs, macOS and Cygwin.
+    std::string test = std::string("[ -e ") + (AFUNIX_HAVE_PROC_FS ? "/proc/self/fd/" : "/dev/fd/") +
+                       std::to_string(fd) + " ]";
     ::execl("/bin/sh", "sh", "-c", test.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }

@@ -18,6 +18,7 @@
 #include "guard.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "scenario.h"
 #include "watchdog.h"
 
@@ -26,9 +27,23 @@ namespace afunix {
 using util::count_or_error;
 using util::outcome;
 
+namespace {
+
+// A socket type needs what it names: SOCK_SEQPACKET, SOCK_NONBLOCK and SOCK_CLOEXEC (platform.h).
+void require_type(int type) {
+  platform::require_constant(type, "SOCK_CLOEXEC/SOCK_NONBLOCK");
+  const int flags = AFUNIX_REAL(SOCK_NONBLOCK) | AFUNIX_REAL(SOCK_CLOEXEC);
+  if ((type & ~flags) == SOCK_SEQPACKET) platform::require(platform::Feature::SeqPacket);
+  if (type & flags) platform::require(platform::Feature::SockFlags);
+}
+
+}  // namespace
+
 int Actor::socket(int type) { return socket_in_domain(AF_UNIX, type); }
 
 int Actor::socket_in_domain(int domain, int type) {
+  platform::require_constant(domain, "this address family");
+  require_type(type);
   int fd = ::socket(domain, type, 0);
   int err = errno;
   Obs o("socket");
@@ -38,6 +53,7 @@ int Actor::socket_in_domain(int domain, int type) {
 }
 
 std::pair<int, int> Actor::socketpair(int type) {
+  require_type(type);
   int fds[2] = {-1, -1};
   int r = ::socketpair(AF_UNIX, type, 0, fds);
   int err = errno;
@@ -85,6 +101,7 @@ int Actor::accept(int fd, socklen_t buffer, bool record_sizes) {
 }
 
 long Actor::send(int fd, const std::string& data, int flags) {
+  platform::require_msg_flags(flags);
   Returned r = under_watchdog([&] { return ::send(fd, data.data(), data.size(), flags); });
   Obs o("send");
   o.str("data", escape_bytes(data));
@@ -94,6 +111,7 @@ long Actor::send(int fd, const std::string& data, int flags) {
 }
 
 std::string Actor::recv(int fd, size_t max, int flags) {
+  platform::require_msg_flags(flags);
   Guarded buf(max);
   Returned r = under_watchdog([&] { return ::recv(fd, buf.data_or_null(), max, flags); });
   Obs o("recv");
@@ -134,6 +152,9 @@ int Actor::set_nonblocking(int fd) {
 }
 
 void Actor::peercred(int fd) {
+  platform::require(platform::Feature::PeerCredentials);
+#if AFUNIX_HAVE_SO_PEERCRED
+  // Linux and Cygwin: SO_PEERCRED into a guarded struct ucred, so a backend that writes past it shows.
   Guarded buf(sizeof(ucred), 0x5a);
   socklen_t len = sizeof(ucred);
   // Never blocks on Linux, but an emulation may first wait for the peer's credentials.
@@ -148,6 +169,22 @@ void Actor::peercred(int fd) {
         .str("gid", context::gid_name(cred.gid));
   }
   Overruns().check(buf, "optval").add_to(o);
+#else
+  // Elsewhere the platform's own API (platform/<system>.cc); the observation is the same.
+  platform::PeerCredentials cred;
+  Returned r = under_watchdog([&] {
+    cred = platform::peer_credentials(fd);
+    errno = cred.err;
+    return cred.err ? -1 : 0;
+  });
+  Obs o("peercred");
+  o.str("result", outcome(r));
+  if (r.ret == 0) {
+    o.str("pid", cred.has_pid ? context::pid_name(cred.pid) : "unknown")
+        .str("uid", context::uid_name(cred.uid))
+        .str("gid", context::gid_name(cred.gid));
+  }
+#endif
   record(o.encode());
 }
 

@@ -17,6 +17,7 @@
 #include "context.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 
 namespace afunix {
 namespace util {
@@ -57,6 +58,7 @@ std::string describe_fds(const std::vector<int>& fds, bool flags) {
 }
 
 std::string pidfd_process(int pidfd) {
+  if (!platform::has(platform::Feature::Pidfd)) return "unknown";
   std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
   std::string line;
   while (std::getline(in, line)) {

@@ -8,6 +8,7 @@
 
 #include "context.h"
 #include "names.h"
+#include "platform.h"
 #include "scenario.h"
 
 namespace afunix {
@@ -24,6 +25,7 @@ Addr Addr::path(const std::string& path) {
 }
 
 Addr Addr::abstract(const std::string& name) {
+  platform::require(platform::Feature::AbstractNames);
   Addr a;
   a.storage_.un.sun_family = AF_UNIX;
   std::string bytes = std::string(1, '\0') + context::run_tag() + name;
@@ -35,6 +37,7 @@ Addr Addr::abstract(const std::string& name) {
 }
 
 Addr Addr::autobind() {
+  platform::require(platform::Feature::Autobind);
   Addr a;
   a.storage_.un.sun_family = AF_UNIX;
   a.len_ = sizeof(sa_family_t);
@@ -59,6 +62,7 @@ Addr Addr::named(Naming naming, const std::string& name) {
 }
 
 Addr Addr::abstract_of_size(size_t bytes) {
+  platform::require(platform::Feature::AbstractNames);
   const std::string& tag = context::run_tag();
   const size_t fits = sizeof(sockaddr_un::sun_path);
   if (bytes <= fits) return abstract(std::string(bytes - 1 - tag.size(), 'n'));
@@ -75,6 +79,9 @@ Addr Addr::with_family(int family) const {
 }
 
 Addr Addr::raw(const std::string& sun_path_bytes, socklen_t addrlen, const std::string& label) {
+  // A name that starts with NUL within the length is abstract.
+  if (!sun_path_bytes.empty() && sun_path_bytes[0] == '\0' && addrlen > offsetof(sockaddr_un, sun_path))
+    platform::require(platform::Feature::AbstractNames);
   Addr a;
   a.storage_.un.sun_family = AF_UNIX;
   std::memcpy(a.storage_.un.sun_path, sun_path_bytes.data(),

@@ -16,6 +16,7 @@
 #include "context.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 #include "watchdog.h"
 
 namespace afunix {
@@ -91,6 +92,7 @@ socklen_t loopback_address(const Endpoint& e, sockaddr_storage* ss) {
 }  // namespace
 
 void accept_until(Actor& a, int listener, Event& done) {
+  platform::require(platform::Feature::PeerCredentials);  // it reports who each peer is
   int flags = fcntl(listener, F_GETFL);
   fcntl(listener, F_SETFL, flags | O_NONBLOCK);
   std::vector<int> accepted;
@@ -113,9 +115,12 @@ void accept_until(Actor& a, int listener, Event& done) {
   std::string connections = "[";
   for (int fd : accepted) {
     Obs c = Obs::object();
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    Returned r = under_watchdog([&] { return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len); });
+    platform::PeerCredentials cred;
+    Returned r = under_watchdog([&] {
+      cred = platform::peer_credentials(fd);
+      errno = cred.err;
+      return cred.err ? -1 : 0;
+    });
     if (r.ret == 0)
       c.str("pid", context::pid_name(cred.pid))
           .str("uid", context::uid_name(cred.uid))

@@ -38,6 +38,7 @@ struct ProcessTable {
     ino_t ino;
     char label[48];
   } objects[256];
+  char unsupported[96];
 };
 ProcessTable* g_table = nullptr;
 
@@ -66,8 +67,17 @@ const Identity* const kIdentities[] = {&ServiceOwner(), &GroupMember(), &Strange
 void begin(const std::string& scenario_dir, const std::string& run_tag) {
   g_dir = scenario_dir;
   g_tag = run_tag;
-  table();
+  table()->unsupported[0] = '\0';
 }
+
+void set_unsupported_feature(const std::string& feature) {
+  ProcessTable* t = table();
+  if (t->unsupported[0]) return;  // the first one found is the one to name
+  std::strncpy(t->unsupported, feature.c_str(), sizeof t->unsupported - 1);
+  t->unsupported[sizeof t->unsupported - 1] = '\0';
+}
+
+std::string unsupported_feature() { return table()->unsupported; }
 
 const std::string& scenario_dir() { return g_dir; }
 const std::string& run_tag() { return g_tag; }

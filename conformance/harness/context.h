@@ -48,6 +48,11 @@ int scenario_timeout_ms();  // how long all actors together may take
 
 void kill_registered_processes();
 
+// The feature a process of this scenario found missing ("" when none), in shared memory: any actor
+// or child may find it, and Scenario::run reports the scenario UNSUPPORTED naming it.
+void set_unsupported_feature(const std::string& feature);
+std::string unsupported_feature();
+
 // An unlinked scratch file for an actor's observations, in the scenario's work directory (which
 // every backend provides, unlike /tmp: a sandbox may have none). Returns the fd, or -1 with errno.
 int scratch_file();

@@ -11,6 +11,8 @@ class Actor;
 namespace internal {
 
 constexpr int kAbandonedExit = 97;
+// A scenario process that found a feature missing (platform::require) ends with this status.
+constexpr int kUnsupportedExit = 96;
 // A trace line starting with this byte is the whole actor entry of a child the actor forked and
 // joined; Scenario::run lists it after its parent.
 constexpr char kChildActorMark = '\x1e';
@@ -21,6 +23,10 @@ void enter_child(Actor* child);
 // While an actor has children, it too waits for events they may post even when alone.
 void child_started();
 void child_ended();
+
+// The scenario needs `feature`, which this platform lacks: noted for Scenario::run, and in a
+// scenario's process that process ends (kUnsupportedExit).
+void end_unsupported(const char* feature);
 
 // How a scenario process ended, as traces say it: "exit 0", "signal SIGPIPE", "abandoned".
 std::string end_of(int status);

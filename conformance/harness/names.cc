@@ -1,6 +1,6 @@
 #include "names.h"
 
-#include "linux_compat.h"
+#include "platform_compat.h"
 
 #include <cerrno>
 #include <csignal>
@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -132,7 +131,7 @@ std::string errno_name(int err) {
 std::string signal_name(int sig) { return lookup(kSignals, sig, "signal-"); }
 
 std::string socket_type_name(int type) {
-  int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int base = type & ~(AFUNIX_REAL(SOCK_NONBLOCK) | AFUNIX_REAL(SOCK_CLOEXEC));
   std::string out;
   switch (base) {
     case SOCK_STREAM: out = "SOCK_STREAM"; break;
@@ -141,8 +140,8 @@ std::string socket_type_name(int type) {
     case SOCK_RAW: out = "SOCK_RAW"; break;
     default: out = "type-" + std::to_string(base);
   }
-  if (type & SOCK_NONBLOCK) out += "|SOCK_NONBLOCK";
-  if (type & SOCK_CLOEXEC) out += "|SOCK_CLOEXEC";
+  if (type & AFUNIX_REAL(SOCK_NONBLOCK)) out += "|SOCK_NONBLOCK";
+  if (type & AFUNIX_REAL(SOCK_CLOEXEC)) out += "|SOCK_CLOEXEC";
   return out;
 }
 

@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "names.h"
 #include "observation.h"
+#include "platform.h"
 
 namespace afunix {
 
@@ -87,6 +88,10 @@ void remove_tree(const std::string& dir) {
   nftw(dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+std::string needs_feature(const std::string& feature) {
+  return "needs " + feature + ", which this platform does not offer (" + platform::system_description() + ")";
+}
+
 const char* compiled_abi() {
 #if defined(__x86_64__)
   return "x86_64";
@@ -150,6 +155,13 @@ ActorLines split_trace(const std::string& lines) {
     pos = nl + 1;
   }
   return out;
+}
+
+void end_unsupported(const char* feature) {
+  context::set_unsupported_feature(feature);
+  // In a scenario's process the story cannot go on; before the actors start (an address built in
+  // the scenario's body), Scenario::run reports it without forking anyone.
+  if (g_current_actor) _exit(kUnsupportedExit);
 }
 
 std::string read_from_start(int fd) {
@@ -252,7 +264,7 @@ Event& Scenario::event(const std::string& name) {
   Event& e = events_.back();
   e.name_ = name;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) context::fatal("pipe for an event");
+  if (platform::cloexec_pipe(fds) != 0) context::fatal("pipe for an event");
   e.read_fd_ = fds[0];
   e.write_fd_ = fds[1];
   return e;
@@ -306,6 +318,8 @@ void Scenario::write_trace(const std::string& status, const std::string& reason,
       .str("kernel", u.release)
       .str("machine", u.machine)
       .str("abi", compiled_abi())
+      .str("system", u.sysname)
+      .str("profile", platform::profile())
       .str("suite_revision", env_or("AFUNIX_SUITE_REVISION", "unknown"))
       // The runner accepts a trace only with the nonce it gave the process it started for it.
       .str("nonce", env_or("AFUNIX_NONCE", ""))
@@ -352,8 +366,8 @@ struct Scenario::Run {
     std::string end;  // how it ended, as traces say it; empty while it runs
   };
   std::vector<Running> actors;  // in the order of Scenario::actors_
-  sigset_t chld;
-  sigset_t old_mask;
+  platform::ChildWaiter children;  // how supervise() waits for the actors to end
+  bool unsupported = false;         // an actor found a feature missing (platform::require)
   // Attackers linger until every victim has ended: closing their end early would change what a
   // victim observes (a reset instead of data) for reasons that have nothing to do with the attack.
   int victims_done[2] = {-1, -1};
@@ -370,7 +384,10 @@ void Scenario::run() {
     batch::harness_error(why);
     GTEST_FAIL() << why;
   }
-  std::string reason = unsupported_reason();
+  // A feature found missing before the actors start (an address built in the scenario's body).
+  std::string reason = context::unsupported_feature().empty()
+                           ? unsupported_reason()
+                           : needs_feature(context::unsupported_feature());
   if (!reason.empty()) {
     write_trace("unsupported", reason, {});
     GTEST_SKIP() << reason;
@@ -378,29 +395,32 @@ void Scenario::run() {
   Run run;
   start_actors(run);
   supervise(run);
+  if (!context::unsupported_feature().empty()) {
+    for (Run::Running& r : run.actors) ::close(r.trace_fd);
+    std::string why = needs_feature(context::unsupported_feature());
+    write_trace("unsupported", why, {});
+    GTEST_SKIP() << why;
+  }
   write_trace("ran", "", collect_traces(run));
 }
 
 // Forks every actor (each switches identity and waits), then starts them all at once.
 void Scenario::start_actors(Run& run) {
-  // SIGCHLD stays blocked in this process so that supervise() can use sigtimedwait.
-  sigemptyset(&run.chld);
-  sigaddset(&run.chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &run.chld, &run.old_mask);
+  run.children.begin();
   context::forget_processes();
-  if (pipe2(run.victims_done, O_CLOEXEC) != 0) context::fatal("pipe for the victims' end");
+  if (platform::cloexec_pipe(run.victims_done) != 0) context::fatal("pipe for the victims' end");
   std::vector<int> go_fds;
   for (const ActorSpec& spec : actors_) {
     int trace_fd = context::scratch_file();
     if (trace_fd < 0) context::fatal("scratch file for an actor's trace in AFUNIX_WORKDIR");
     int go[2];
-    if (pipe2(go, O_CLOEXEC) != 0) context::fatal("pipe to start an actor");
+    if (platform::cloexec_pipe(go) != 0) context::fatal("pipe to start an actor");
     int alone[2];
-    if (pipe2(alone, O_CLOEXEC) != 0) context::fatal("pipe for an actor left alone");
+    if (platform::cloexec_pipe(alone) != 0) context::fatal("pipe for an actor left alone");
     pid_t pid = fork();
     if (pid < 0) context::fatal("fork an actor");
     if (pid == 0) {
-      sigprocmask(SIG_SETMASK, &run.old_mask, nullptr);
+      run.children.in_child();
       ::close(go[1]);
       g_alone_fd = alone[0];
       if (!spec.judged) setenv("AFUNIX_ATTACKER", "1", 1);
@@ -443,6 +463,7 @@ void Scenario::supervise(Run& run) {
       int status;
       if (waitpid(r.pid, &status, WNOHANG) == r.pid) {
         r.end = internal::end_of(status);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == internal::kUnsupportedExit) run.unsupported = true;
         for (auto& [ended_role, event] : ended_events_)
           if (ended_role == actors_[i].role) event->post();
       } else {
@@ -450,6 +471,15 @@ void Scenario::supervise(Run& run) {
       }
     }
     if (all_done) break;
+    if (run.unsupported) {  // the story cannot go on here: nobody waits out an event for it
+      for (Run::Running& r : run.actors) {
+        if (!r.end.empty()) continue;
+        ::kill(r.pid, SIGKILL);
+        waitpid(r.pid, nullptr, 0);
+        r.end = "killed: the scenario is unsupported here";
+      }
+      break;
+    }
     bool victims_running = false;
     for (size_t i = 0; i < run.actors.size(); ++i)
       if (actors_[i].judged && run.actors[i].end.empty()) victims_running = true;
@@ -477,8 +507,7 @@ void Scenario::supervise(Run& run) {
       }
       break;
     }
-    struct timespec wait_for{left / 1000, (left % 1000) * 1000000};
-    sigtimedwait(&run.chld, nullptr, &wait_for);
+    run.children.wait(left);
   }
   ::close(run.victims_done[0]);
   ::close(run.victims_done[1]);
@@ -488,7 +517,7 @@ void Scenario::supervise(Run& run) {
   }
   // Anything the actors forked and left behind goes too.
   context::kill_registered_processes();
-  sigprocmask(SIG_SETMASK, &run.old_mask, nullptr);
+  run.children.end();
 }
 
 // Each actor's entry of the trace, in the order they were declared, each followed by the entries

@@ -4,7 +4,6 @@
 // different there.
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <csignal>

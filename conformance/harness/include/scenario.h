@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "kinds.h"
+#include "platform_compat.h"
 #include "message.h"
 
 namespace afunix {
