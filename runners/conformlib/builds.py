@@ -11,7 +11,11 @@ from pathlib import Path
 NATIVE = "native"
 # Builds besides native, each configured with cmake/toolchains/<name>.cmake.
 CROSS = ("aarch64", "armhf")
-ALL = (NATIVE, *CROSS)
+# Builds that check the recorder itself rather than feed a backend: clang with warnings as errors
+# in the harness (./conform test builds it). The POSIX-only profile is built from the recorder kit
+# by tests/test_portable.py.
+CHECKS = {"clang": {"env": {"CC": "clang", "CXX": "clang++"}, "cmake": ["-DAFUNIX_WERROR=ON"]}}
+ALL = (NATIVE, *CROSS, *CHECKS)
 SCENARIO_PROGRAM = Path("conformance") / "afunix-scenarios"
 
 
