@@ -38,6 +38,9 @@ enum class Feature {
 const char* name(Feature f);
 // Compiled in and, for the probed ones, working on this system.
 bool has(Feature f);
+// Runs the run-time probes now, in the scenario runner: an actor must not make the probes' own
+// sockets mid-story (a backend's wrapper would see them; a forked helper would inherit the actor's).
+void probe();
 // Ends the scenario UNSUPPORTED when f is missing (see the top of this file); returns when f is
 // there. In a scenario's process it exits that process; before the actors start it marks the
 // scenario, which Scenario::run then reports without forking anyone.

@@ -219,6 +219,7 @@ void Event::wait() {
 // ---- Scenario -------------------------------------------------------------------------------
 
 Scenario::Scenario() {
+  platform::probe();
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   name_ = std::string(info->test_suite_name()) + "." + info->name();
   std::string base = env_or("AFUNIX_WORKDIR", "/tmp");
