@@ -85,16 +85,14 @@ int Actor::accept(int fd) { return accept(fd, sizeof(sockaddr_un), false); }
 
 int Actor::accept(int fd, socklen_t buffer) { return accept(fd, buffer, true); }
 
-int Actor::accept(int fd, socklen_t buffer, bool record_sizes) {
+int Actor::accept(int fd, socklen_t buffer, bool record_buffer) {
   Guarded peer(buffer, 0x5a);
   socklen_t len = buffer;
   Returned r = under_watchdog([&] { return ::accept(fd, reinterpret_cast<sockaddr*>(peer.data_or_null()), &len); });
   Obs o("accept");
-  if (record_sizes) o.num("buffer", buffer);
+  if (record_buffer) o.num("buffer", buffer);
   o.str("result", outcome(r));
-  if (r.ret >= 0 && !record_sizes)
-    o.str("peer", context::address_name(reinterpret_cast<sockaddr*>(peer.data()), std::min(len, buffer)));
-  if (r.ret >= 0 && record_sizes) util::record_address(o, "peer", "addrlen", peer.data(), buffer, len);
+  if (r.ok()) util::record_address(o, "peer", "addrlen", peer.data(), buffer, len);
   Overruns().check(peer, "addr").add_to(o);
   record(o.encode());
   return static_cast<int>(r.ret);
@@ -205,10 +203,18 @@ static Addr name_call(Actor& a, const char* op, int (*call)(int, sockaddr*, sock
   return Addr::from_kernel(reinterpret_cast<sockaddr*>(buf.data()), std::min(len, buffer));
 }
 
-Addr Actor::sockname(int fd) { return name_call(*this, "getsockname", ::getsockname, fd, sizeof(sockaddr_un), false); }
-Addr Actor::sockname(int fd, socklen_t buffer) { return name_call(*this, "getsockname", ::getsockname, fd, buffer, true); }
-void Actor::peername(int fd) { name_call(*this, "getpeername", ::getpeername, fd, sizeof(sockaddr_un), false); }
-void Actor::peername(int fd, socklen_t buffer) { name_call(*this, "getpeername", ::getpeername, fd, buffer, true); }
+Addr Actor::getsockname(int fd) {
+  return name_call(*this, "getsockname", ::getsockname, fd, sizeof(sockaddr_un), false);
+}
+Addr Actor::getsockname(int fd, socklen_t buffer) {
+  return name_call(*this, "getsockname", ::getsockname, fd, buffer, true);
+}
+Addr Actor::getpeername(int fd) {
+  return name_call(*this, "getpeername", ::getpeername, fd, sizeof(sockaddr_un), false);
+}
+Addr Actor::getpeername(int fd, socklen_t buffer) {
+  return name_call(*this, "getpeername", ::getpeername, fd, buffer, true);
+}
 
 int Actor::poll(int fd, short events, Wait wait) {
   pollfd p{fd, events, 0};

@@ -161,7 +161,7 @@ TEST(Addressing, RebindFailsAndLeavesNoFile) {
     a.bind(s, Addr::path("first.sock"));
     a.bind(s, Addr::path("second.sock"));
     a.stat("second.sock");
-    a.sockname(s);
+    a.getsockname(s);
   });
   sc.run();
 }
@@ -180,7 +180,7 @@ TEST(Addressing, GetsocknameUnbound) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     int s = a.socket(SOCK_STREAM);
-    a.sockname(s);
+    a.getsockname(s);
   });
   sc.run();
 }
@@ -190,7 +190,7 @@ TEST(Addressing, GetsocknameAfterBind) {
   sc.actor("server", [&](Actor& a) {
     int s = a.socket(SOCK_STREAM);
     a.bind(s, Addr::path("srv.sock"));
-    a.sockname(s);
+    a.getsockname(s);
     a.stat("srv.sock");
   });
   sc.run();
@@ -200,7 +200,7 @@ TEST(Addressing, GetpeernameUnconnected) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     int s = Listen(a, Addr::path("srv.sock"));
-    a.peername(s);
+    a.getpeername(s);
   });
   sc.run();
 }
@@ -213,14 +213,14 @@ TEST(Addressing, ClientPeernameIsListenerAddress) {
   sc.actor("server", [&](Actor& a) {
     int s = rv.listen(a, Addr::path("srv.sock"));
     int c = AcceptWhenReady(a, s);
-    a.sockname(c);
-    a.peername(c);
+    a.getsockname(c);
+    a.getpeername(c);
     checked.wait();
   });
   sc.actor("client", [&](Actor& a) {
     int s = rv.connect(a, Addr::path("srv.sock"));
-    a.peername(s);
-    a.sockname(s);
+    a.getpeername(s);
+    a.getsockname(s);
     checked.post();
   });
   sc.run();
@@ -233,7 +233,7 @@ TEST(Addressing, AbstractNameRoundTrip) {
   sc.actor("server", [&](Actor& a) {
     int s = a.socket(SOCK_STREAM);
     a.bind(s, Addr::abstract("svc"));
-    a.sockname(s);
+    a.getsockname(s);
     a.listen(s, 5);
     rv.ready();
     AcceptWhenReady(a, s);
@@ -241,7 +241,7 @@ TEST(Addressing, AbstractNameRoundTrip) {
   });
   sc.actor("client", [&](Actor& a) {
     int s = rv.connect(a, Addr::abstract("svc"));
-    a.peername(s);
+    a.getpeername(s);
     checked.post();
   });
   sc.run();
@@ -294,7 +294,7 @@ TEST_KINDS(Addressing, BindAddrlenLimits, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     int s = a.socket(kind.type);
     a.bind(s, Addr::raw("full.sock", sizeof(sockaddr_un), "full.sock (addrlen 110)"));
-    a.sockname(s);
+    a.getsockname(s);
     int t = a.socket(kind.type);
     a.bind(t, Addr::raw("over.sock", sizeof(sockaddr_un) + 1, "over.sock (addrlen 111)"));
     a.stat("over.sock");
@@ -310,13 +310,13 @@ TEST_KINDS(Addressing, Bind108BytePath, SocketTypes()) {
     Addr full = Addr::raw(k108BytePath, sizeof(sockaddr_un), "<108-byte path>");
     int s = a.socket(kind.type);
     a.bind(s, full);
-    a.sockname(s);
-    a.sockname(s, sizeof(sockaddr_un));
+    a.getsockname(s);
+    a.getsockname(s, sizeof(sockaddr_un));
     a.stat(k108BytePath);
     if (kind.type != SOCK_DGRAM) a.listen(s, 5);
     int c = a.socket(kind.type);
     a.connect(c, full);
-    a.peername(c);
+    a.getpeername(c);
   });
   sc.run();
 }
@@ -351,10 +351,10 @@ TEST_KINDS(Addressing, GetsocknameLengthIgnoresBindLength, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     int s = a.socket(kind.type);
     a.bind(s, Addr::raw("srv.sock", sizeof(sockaddr_un), "srv.sock (addrlen 110)"));
-    a.sockname(s);
+    a.getsockname(s);
     int t = a.socket(kind.type);
     a.bind(t, Addr::raw("two.sock", offsetof(sockaddr_un, sun_path) + 8, "two.sock (no NUL)"));
-    a.sockname(t);
+    a.getsockname(t);
   });
   sc.run();
 }
@@ -375,7 +375,7 @@ TEST_KINDS(Addressing, AbstractEmbeddedNul, SocketTypes()) {
     std::string name = std::string("a") + '\0' + "b";
     BindAndConnect(a, kind.type, Addr::abstract(name), Addr::abstract("a"));
     int c = Connect(a, Addr::abstract(name), kind.type);
-    a.peername(c);
+    a.getpeername(c);
   });
   sc.run();
 }
@@ -387,7 +387,7 @@ TEST_KINDS(Addressing, AbstractNameOfMaximumLength, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     int s = a.socket(kind.type);
     a.bind(s, Addr::abstract_of_size(sizeof(sockaddr_un::sun_path)));
-    a.sockname(s);
+    a.getsockname(s);
     int t = a.socket(kind.type);
     a.bind(t, Addr::abstract_of_size(sizeof(sockaddr_un::sun_path) + 1));
   });
@@ -400,10 +400,10 @@ TEST_KINDS(Addressing, AutobindNames, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     int s = a.socket(kind.type);
     a.bind(s, Addr::autobind());
-    Addr first = a.sockname(s);
+    Addr first = a.getsockname(s);
     int t = a.socket(kind.type);
     a.bind(t, Addr::autobind());
-    Addr second = a.sockname(t);
+    Addr second = a.getsockname(t);
     CompareNames(a, first, second);
     a.bind(s, Addr::autobind());
     a.bind(s, Addr::path("later.sock"));
@@ -416,7 +416,7 @@ TEST_KINDS(Addressing, AutoboundNameIsTaken, SocketTypes()) {
   sc.actor("owner", [&](Actor& a) {
     int s = a.socket(kind.type);
     a.bind(s, Addr::autobind());
-    Addr name = a.sockname(s);
+    Addr name = a.getsockname(s);
     int t = a.socket(kind.type);
     a.bind(t, name);
   });
@@ -431,11 +431,11 @@ TEST_KINDS(Addressing, PasscredAutobindsOnConnect, KindsOf({SOCK_STREAM, SOCK_SE
   sc.actor("owner", [&](Actor& a) {
     Bound srv = Listen(a, kind, "srv");
     int plain = Connect(a, srv.addr, kind.type);
-    a.sockname(plain);
+    a.getsockname(plain);
     int passcred = a.socket(kind.type);
     a.setsockopt(passcred, SOL_SOCKET, SO_PASSCRED, 1);
     a.connect(passcred, srv.addr);
-    a.sockname(passcred);
+    a.getsockname(passcred);
   });
   sc.run();
 }
@@ -447,7 +447,7 @@ TEST_KINDS(Addressing, PasscredAutobindsOnSendto, KindsOf({SOCK_DGRAM}, BoundNam
     int s = a.socket(SOCK_DGRAM);
     a.setsockopt(s, SOL_SOCKET, SO_PASSCRED, 1);
     a.sendto(s, "hi", srv.addr);
-    a.sockname(s);
+    a.getsockname(s);
     a.recvfrom(srv.fd, 64, sizeof(sockaddr_un), MSG_DONTWAIT);
   });
   sc.run();
@@ -494,7 +494,7 @@ TEST_KINDS(Addressing, DatagramFromUnboundSender, KindsOf({SOCK_DGRAM}, BoundNam
     int s = a.socket(SOCK_DGRAM);
     a.sendto(s, "anonymous", srv.addr);
     a.recvmsg(srv.fd, Recv(64).name(sizeof(sockaddr_un)).flags(MSG_DONTWAIT));
-    a.sockname(s);
+    a.getsockname(s);
   });
   sc.run();
 }
@@ -505,13 +505,13 @@ TEST_KINDS(Addressing, ShortAddressBuffers, ConnectionTypes()) {
   Scenario sc;
   sc.actor("owner", [&](Actor& a) {
     int l = Listen(a, Addr::path("srv.sock"), kind.type);
-    a.sockname(l, 6);
-    a.sockname(l, sizeof(sa_family_t));
-    a.sockname(l, 0);
+    a.getsockname(l, 6);
+    a.getsockname(l, sizeof(sa_family_t));
+    a.getsockname(l, 0);
     int c = a.socket(kind.type);
     a.bind(c, Addr::path("client.sock"));
     a.connect(c, Addr::path("srv.sock"));
-    a.peername(c, 7);
+    a.getpeername(c, 7);
     a.accept(l, 5);
   });
   sc.run();
@@ -581,7 +581,7 @@ TEST_KINDS(Addressing, BindPathErrors, SocketTypes()) {
     a.bind(s, Addr::path("missing/srv.sock"));
     a.bind(s, Addr::path("file/srv.sock"));
     a.bind(s, Addr::path("srv.sock/"));
-    a.sockname(s);
+    a.getsockname(s);
   });
   sc.run();
 }

@@ -73,7 +73,7 @@ inline Bound Bind(Actor& a, int type, Naming naming, const std::string& name) {
   Bound b;
   b.fd = a.socket(type);
   a.bind(b.fd, Addr::named(naming, name));
-  b.addr = naming == Naming::Autobind ? a.sockname(b.fd) : Addr::named(naming, name);
+  b.addr = naming == Naming::Autobind ? a.getsockname(b.fd) : Addr::named(naming, name);
   return b;
 }
 

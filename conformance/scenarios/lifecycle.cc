@@ -16,7 +16,7 @@ TEST_KINDS(Lifecycle, ListenOnUnboundSocket, ConnectionTypes()) {
   sc.actor("owner", [&](Actor& a) {
     int s = a.socket(kind.type);
     a.listen(s, 5);
-    a.sockname(s);
+    a.getsockname(s);
   });
   sc.run();
 }
@@ -166,7 +166,7 @@ TEST_KINDS(Lifecycle, SigpipeKillsUnpreparedWriter, CoreConnectionKinds()) {
     auto [x, y] = a.pair(kind);
     a.close(y);
     a.send(x, "anyone?");
-    a.record(Obs("still-alive").encode());
+    a.record(Obs("still_alive").encode());
   });
   sc.run();
 }
@@ -207,7 +207,7 @@ TEST_KINDS(Lifecycle, ConnectedDatagramPeerClosed, DatagramKinds()) {
     a.close(y);
     a.send(x, "to nobody");
     a.send(x, "to nobody");
-    a.peername(x);
+    a.getpeername(x);
     a.recv(x, 64, MSG_DONTWAIT);
   });
   sc.run();
@@ -272,7 +272,7 @@ TEST_KINDS(Lifecycle, DatagramConnectsToItself, KindsOf({SOCK_DGRAM}, BoundNamin
     a.connect(s.fd, s.addr);
     a.send(s.fd, "echo");
     a.recv(s.fd, 64, MSG_DONTWAIT);
-    a.peername(s.fd);
+    a.getpeername(s.fd);
   });
   sc.run();
 }
@@ -284,7 +284,7 @@ TEST_KINDS(Lifecycle, DatagramDisconnect, KindsOf({SOCK_DGRAM}, BoundNamings()))
     Bound srv = Bind(a, kind, "srv");
     int s = Connect(a, srv.addr, SOCK_DGRAM);
     a.connect(s, Addr::path("").with_family(AF_UNSPEC));
-    a.peername(s);
+    a.getpeername(s);
     a.send(s, "where to?");
   });
   sc.run();

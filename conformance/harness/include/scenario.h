@@ -12,7 +12,7 @@
 //       a.listen(s, 5);                         {"op": "listen", "backlog": 5, "result": "ok"}
 //       listening.post();                       {"op": "post", "event": "listening"}
 //       closed.wait();                          (a wait that returns records nothing)
-//       int c = a.accept(s);                    {"op": "accept", "result": "ok", "peer": "unnamed"}
+//       int c = a.accept(s);                    {"op": "accept", "result": "ok", "peer": "unnamed", "addrlen": 2}
 //       a.recv(c, 64);                          {"op": "recv", "max": 64, "result": 1, "data": "W"}
 //       a.recv(c, 64);                          {"op": "recv", "max": 64, "result": 0}
 //     });                                       "end": "exit 0"
@@ -135,20 +135,27 @@ class Actor {
   int bind(int fd, const Addr& addr);
   int listen(int fd, int backlog);
   int connect(int fd, const Addr& addr);
-  int accept(int fd);  // records the peer address it reports
-  int accept(int fd, socklen_t buffer);  // into an address buffer of `buffer` bytes: records addrlen
+  int accept(int fd);  // records the peer address and the length the kernel reported
   long send(int fd, const std::string& data, int flags = 0);
   std::string recv(int fd, size_t max, int flags = 0);
   int shutdown(int fd, int how);
   int close(int fd);
   int set_nonblocking(int fd);
-  void peercred(int fd);  // getsockopt(SO_PEERCRED), credentials by role and identity name
-  Addr sockname(int fd);  // the address it reports, to connect or bind to it
-  void peername(int fd);
-  // Into an address buffer of `buffer` bytes (sizeof(sockaddr_un) is 110 on every ABI): records
-  // what the buffer holds and the length the kernel reported.
-  Addr sockname(int fd, socklen_t buffer);
-  void peername(int fd, socklen_t buffer);
+  // Who the peer is (pid as a role, uid and gid as identity names), by the platform's own API:
+  // SO_PEERCRED on Linux and Cygwin, LOCAL_PEERCRED/getpeereid elsewhere (platform/*.cc), so one
+  // story runs on every platform. The SO_PEERCRED option itself, for its buffer-length cases, is
+  // getsockopt(fd, SOL_SOCKET, SO_PEERCRED, optlen).
+  void peercred(int fd);
+  // The address it reports (what the buffer holds, and the length the kernel reported), to connect
+  // or bind to it.
+  Addr getsockname(int fd);
+  Addr getpeername(int fd);
+  // Calls that return an address also take an explicit buffer size, for short buffers (the size is
+  // then recorded as "buffer"; sizeof(sockaddr_un) is 110 on every ABI). Without one the buffer is a
+  // whole sockaddr_un.
+  int accept(int fd, socklen_t buffer);
+  Addr getsockname(int fd, socklen_t buffer);
+  Addr getpeername(int fd, socklen_t buffer);
   int poll(int fd, short events, Wait wait = Wait::Now);
   // Waits until the socket is ready or `until` is posted, whichever comes first; when both are,
   // the socket's readiness wins. Lets an event-loop server accept a connection that may or may not
@@ -238,7 +245,7 @@ class Actor {
 
  private:
   friend class Scenario;
-  int accept(int fd, socklen_t buffer, bool record_sizes);
+  int accept(int fd, socklen_t buffer, bool record_buffer);
   Actor(std::string role, int trace_fd) : role_(std::move(role)), trace_fd_(trace_fd) {}
   void write_line(const std::string& line);
   std::string role_;
