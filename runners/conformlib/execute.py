@@ -606,8 +606,8 @@ def judge_trace(backend, scenario, observed, expected):
             return result("CRASH", f"actor {actor['role']} died of {end[len('signal '):]}", d)
         if end == "killed at the scenario deadline":
             return result("TIMEOUT", f"actor {actor['role']} hung until the scenario deadline", d)
-    first = d.splitlines()
-    return result("FAIL", f"differs from Linux: {first[0]} {first[1].strip() if len(first) > 1 else ''}".strip(), d)
+    # The message names the first cause: the call, and the expected and observed values.
+    return result("FAIL", traces.message(exp, obs), d)
 
 
 def _attempt(result, trace):

@@ -9,8 +9,7 @@ after run and in every scenario that shows it. Two cells with one signature are 
     TIMEOUT: the scenario program was still running after {n} s; its process group was killed
 
 The structural first difference is traces.first_difference, the diff's first cause, shared with
-traces.diff (until that lands, a position-aligned one here with the same shape); this module only
-renders it.
+traces.diff and the FAIL message; this module only renders it.
 """
 
 import json
@@ -49,45 +48,9 @@ def normalise(value, key=None):
     return value
 
 
-def _position_first_difference(expected, observed):
-    """Until traces.first_difference (the diff's first cause) is in: the first difference with
-    steps aligned by position, in the same shape (kind, actor, step, op, field, expected, observed)."""
-    def d(kind, actor=None, step=None, op=None, field=None, exp=None, obs=None):
-        return {"kind": kind, "actor": actor, "step": step, "op": op, "field": field,
-                "expected": exp, "observed": obs}
-    if expected["status"] != observed["status"]:
-        return d("status", field="status", exp=expected["status"], obs=observed["status"])
-    ea = {a["role"]: a for a in expected["actors"]}
-    oa = {a["role"]: a for a in observed["actors"]}
-    for role in list(ea) + [r for r in oa if r not in ea]:
-        if role not in ea or role not in oa:
-            return d("actor", role, field="actor", exp="present" if role in ea else None,
-                     obs="present" if role in oa else None)
-    for role, e in ea.items():
-        a, b = e["observations"], oa[role]["observations"]
-        for i in range(max(len(a), len(b))):
-            x, y = (a[i] if i < len(a) else None), (b[i] if i < len(b) else None)
-            if x == y:
-                continue
-            if y is None:
-                return d("missing", role, i + 1, x["op"], "op", x.get("result", "done"), None)
-            if x is None:
-                return d("extra", role, i + 1, y["op"], "op", None, y.get("result", "done"))
-            if x["op"] != y["op"]:
-                return d("value", role, i + 1, x["op"], "op", x["op"], y["op"])
-            keys = list(dict.fromkeys([*x, *y]))
-            keys.sort(key=lambda k: k != "result")  # the outcome first, then in recorded order
-            f = next(k for k in keys if x.get(k) != y.get(k))
-            return d("value", role, i + 1, x["op"], f, x.get(f), y.get(f))
-    for role, e in ea.items():
-        if e["identity"] != oa[role]["identity"]:
-            return d("identity", role, field="identity", exp=e["identity"], obs=oa[role]["identity"])
-        if e["end"] != oa[role]["end"]:
-            return d("end", role, field="end", exp=e["end"], obs=oa[role]["end"])
-    return None
-
-
-first_difference = getattr(traces, "first_difference", None) or _position_first_difference
+# The diff's first cause (steps aligned by position when both traces made the same operations,
+# knock-on differences skipped): the message and the signature name the same thing.
+first_difference = traces.first_difference
 
 
 def _value(v, key=None):
