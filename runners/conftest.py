@@ -42,7 +42,7 @@ def pytest_addoption(parser):
     g.addoption("--backends-dir", action="append", default=[], dest="afunix_backend_dirs",
                 help="directory of backend descriptors (repeatable; default: runners/backends)")
     g.addoption("--results", default=str(ROOT / "results" / "pytest"), dest="afunix_results",
-                help="directory to write results.json, matrix.md and matrix.html into")
+                help="directory to write results.json, the matrix (index.html, matrix.md) into")
     g.addoption("--expected", default=str(ROOT / "expected"), dest="afunix_expected",
                 help="directory of the oracle's traces")
     g.addoption("--jobs", type=int, default=0, dest="afunix_jobs",
@@ -83,6 +83,7 @@ class Session:
         self.oracle = record.load_recorded(self.expected_dir)
         load_expectations(opt.afunix_expectations)  # a malformed file stops the run before it starts
         self.scenarios = scenarios.list_scenarios(builds.binary(ROOT, "native"))
+        self.sources = scenarios.scenario_sources(builds.binary(ROOT, "native"), ROOT)
         self._paths = {}
         # An xdist worker learns its items one at a time: it runs each cell as it comes.
         self.executor = execute.new_executor(jobs=opt.afunix_jobs or None, isolate=opt.afunix_isolate,
@@ -250,7 +251,7 @@ def _write_header(config, nodeids):
         "expectations_dir": str(Path(config.option.afunix_expectations).resolve()),
         "previous_run": config.option.afunix_compare_with or None,
     }
-    runlog.write_header(s.results_dir, run_info, backends, s.scenarios, selected)
+    runlog.write_header(s.results_dir, run_info, backends, s.scenarios, selected, s.sources)
 
 
 def pytest_collection_finish(session):

@@ -20,7 +20,7 @@ def test_native_run_passes_every_scenario(tmp_path):
     assert {v for v in verdicts.values()} == {"PASS"}
     assert doc["backends"]["native"]["run_info"]["backend"] == "native"
     assert doc["run_info"]["coverage"]["not covered"] == 0
-    for name in ("matrix.md", "matrix.html", "coverage.md", "coverage.html"):
+    for name in ("matrix.md", "matrix-grid.md", "index.html", "site/data.js", "coverage.md", "coverage.html"):
         assert (tmp_path / "r" / name).stat().st_size > 0
 
 

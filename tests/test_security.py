@@ -67,4 +67,4 @@ def test_breach_is_published_with_the_attackers_evidence(leaky_runs):
     md = (out / "matrix.md").read_text()
     assert "## Security" in md and "| PortGuessingReachesNoServer | [breached](" in md
     assert "(control) | [works](" in md
-    assert "<h2>Security" in (out / "matrix.html").read_text()
+    assert "<h2 id='h-security'>Security" in (out / "index.html").read_text()

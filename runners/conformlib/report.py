@@ -1,33 +1,73 @@
-"""The published results of a run: results.json (machine-readable), matrix.md and matrix.html
-(scenarios by area x backends, each cell linking to its diff), and one diff file per cell."""
+"""The published results of a run, as one model rendered three ways.
+
+results.json is the record (written by write_results, one row per cell). Report is what a reader
+is shown, computed from it once: scores, expected and unexpected counts, distinct deviations,
+changes since the previous run, what backends left behind, security, applications, coverage. Its
+sections render to Markdown (matrix.md, small enough for a CI summary; matrix-grid.md, the full
+grid), to HTML (the landing view of the static site, see site/) and to JSON (the site's data).
+
+Fields that other parts of the suite add to results.json (status, unexpected, signature, finding,
+change, attempts, left_behind, source; partial, deviations, comparison, applications, backend
+versions) are shown when present; every renderer works without them.
+"""
 
 import html
 import json
 import os
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import applications, coverage, junit, traces
-from .annotate import annotate
+from . import coverage, traces
 from .errors import ConformError
+from .execute import VERDICTS
 from .scenarios import SECURITY_AREA, area_of  # noqa: F401 (SECURITY_AREA: for renderers)
-from .verdicts import SCORE_FORMULA, STATUS_NAMES, VERDICT_NAMES
 
 SCHEMA = 1
 SECURITY_WORDS = {"attacks": {"PASS": "held", "FAIL": "breached"},
                   "controls": {"PASS": "works", "FAIL": "broken"}}
-# The summary's columns: statuses (a verdict read against the backend's expectation file).
-COLUMNS = STATUS_NAMES
-CHANGE_MARKS = {"regressed": "▼", "fixed": "▲", "changed": "Δ", "new": "+"}
+SCORE_FORMULA = "PASS / (scenarios - UNSUPPORTED)"
+# Statuses after expectations (a verdict compared with what was expected of the backend), in the
+# order they are shown. Without expectations a cell's status is its verdict.
+STATUSES = ("PASS", "XFAIL", "XPASS", "FAIL", "FLAKY", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
+UNEXPECTED_STATUSES = {"XPASS", "FAIL", "FLAKY", "TIMEOUT", "CRASH", "ERROR"}
+CHANGES = ("regressed", "fixed", "changed", "new")
+APPLICATION_VERDICTS = ("works", "broken", "insecure", "UNSUPPORTED", "ERROR")
+# Optional per-result fields copied from a Result when it has them (added by other parts of the suite).
+OPTIONAL_RESULT_FIELDS = ("status", "unexpected", "signature", "finding", "change", "attempts", "left_behind")
+# How much of each list matrix.md and the landing view show before pointing to the rest.
+MARKDOWN_DEVIATIONS = 5
+HTML_DEVIATIONS = 15
+LISTED_CHANGES = 30
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def cell_file(backend, scenario):
     return f"diffs/{backend}/{traces.file_name(scenario)[:-5]}.txt"
 
 
-def _write_cells(out_dir, results, backends, observed=None):
-    """Writes one detail file per cell; returns the results.json rows. observed collects the
-    cells' traces (for their signatures) when given."""
+def trace_file(backend, scenario):
+    return f"traces/{backend}/{traces.file_name(scenario)}"
+
+
+# ---- results.json ---------------------------------------------------------------------------
+
+def _result_row(r, sources):
+    row = {"backend": r.backend, "scenario": r.scenario, "area": area_of(r.scenario), "verdict": r.verdict,
+           "message": r.message, "diff": r.diff, "evidence": r.evidence, "duration": round(r.duration, 3),
+           "detail": cell_file(r.backend, r.scenario)}
+    for name in OPTIONAL_RESULT_FIELDS:
+        value = getattr(r, name, None)
+        if value is not None and value != []:
+            row[name] = value
+    if sources and r.scenario in sources:
+        row["source"] = sources[r.scenario]
+    return row
+
+
+def _write_cells(out_dir, results, backends, sources=None):
+    """Writes one detail file per cell; returns the results.json rows."""
     rows = []
     for r in results:
         rel = cell_file(r.backend, r.scenario)
@@ -37,71 +77,35 @@ def _write_cells(out_dir, results, backends, observed=None):
                         + (f"{r.message}\n" if r.message else "")
                         + (f"\n{r.diff}\n" if r.diff else "")
                         + (f"\nevidence:\n{r.evidence}\n" if r.evidence else ""))
-        rows.append({"backend": r.backend, "scenario": r.scenario, "area": area_of(r.scenario),
-                     "verdict": r.verdict, "message": r.message, "duration": round(r.duration, 3),
-                     "detail": rel})
+        rows.append(_result_row(r, sources))
         if r.run:
             backends[r.backend].setdefault("run_info", r.run)
-        if observed is not None and r.trace and "actors" in r.trace:
-            observed[(r.backend, r.scenario)] = r.trace
     return rows
 
 
-_DETAIL_KEYS = ("status: ", "signature: ", "expected signature: ", "finding: ", "reason: ", "change: ")
-
-
-def _detail_header(out_dir, row):
-    """Puts the cell's status, signature and finding under the first line of its detail file."""
-    path = out_dir / row["detail"]
-    if not path.exists():
-        return
-    lines = path.read_text().split("\n")
-    rest = lines[1:]
-    while rest and rest[0].startswith(_DETAIL_KEYS):
-        rest.pop(0)
-    head = []
-    if row.get("status") and row["status"] != row["verdict"] or row.get("unexpected"):
-        head.append(f"status: {row['status']}" + (" (unexpected)" if row.get("unexpected") else " (expected)"))
-    if row.get("signature"):
-        head.append(f"signature: {row['signature']}")
-    sigs = (row.get("expectation") or {}).get("signatures")
-    if sigs and row.get("status") == "FAIL":
-        head.append("expected signature: " + " | ".join(sigs))
-    if row.get("finding"):
-        head.append(f"finding: {row['finding']['id']} ({row['finding']['url']})")
-    if row.get("reason"):
-        head.append(f"reason: {row['reason']}")
-    if row.get("change"):
-        head.append(f"change: {row['change']} since the previous run")
-    path.write_text("\n".join(lines[:1] + head + rest))
-
-
-def _save(out_dir, doc, observed=None):
+def save(out_dir, doc):
+    """Writes results.json and everything rendered from it (after a change to doc)."""
+    out_dir = Path(out_dir)
     doc["results"].sort(key=lambda x: (x["backend"], x["scenario"]))
-    annotate(doc, out_dir, observed)
-    doc["score_formula"] = SCORE_FORMULA
-    for row in doc["results"]:
-        _detail_header(out_dir, row)
     # Atomically: a run killed while writing leaves the previous results.json or the new one, never half.
     tmp = out_dir / f".results.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     os.replace(tmp, out_dir / "results.json")
     write_matrix(out_dir, doc)
-    junit.write(out_dir, doc)
     return doc
 
 
-def write_results(out_dir, run_info, backends, scenarios, results, partial_reason=None):
+def write_results(out_dir, run_info, backends, scenarios, results, partial_reason=None, sources=None):
     """backends: name -> dict(description, kind, available, reason); results: list of Result.
-    partial_reason: why the run did not finish (then "partial" is true), or None."""
+    partial_reason: why the run did not finish (then "partial" is true), or None.
+    sources: scenario -> "file:line" (scenarios.scenario_sources)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    observed = {}
-    rows = _write_cells(out_dir, results, backends, observed)
+    rows = _write_cells(out_dir, results, backends, sources)
     doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
            "partial": partial_reason is not None, "partial_reason": partial_reason,
            "scenarios": list(scenarios), "backends": backends, "results": rows}
-    return _save(out_dir, doc, observed)
+    return save(out_dir, doc)
 
 
 def add_backend(out_dir, name, info, results):
@@ -110,9 +114,9 @@ def add_backend(out_dir, name, info, results):
     doc = load_results(out_dir / "results.json")
     doc["backends"][name] = info
     doc["results"] = [r for r in doc["results"] if r["backend"] != name]
-    observed = {}
-    doc["results"] += _write_cells(out_dir, results, doc["backends"], observed)
-    return _save(out_dir, doc, observed)
+    sources = {r["scenario"]: r["source"] for r in doc["results"] if r.get("source")}
+    doc["results"] += _write_cells(out_dir, results, doc["backends"], sources)
+    return save(out_dir, doc)
 
 
 def write_coverage(out_dir, scenarios, coverage_file):
@@ -122,26 +126,13 @@ def write_coverage(out_dir, scenarios, coverage_file):
     md = coverage.coverage_markdown(scenarios, coverage_file)
     (out_dir / "coverage.md").write_text(md)
     rows = coverage.coverage_rows(scenarios, coverage_file)
-    e = html.escape
-    body = [f"<!doctype html><html><head><meta charset='utf-8'><title>Checklist coverage</title>"
-            f"<style>{_STYLE}</style></head><body><h1>Coverage of the AF_UNIX checklist</h1>",
-            "<table><tr><th>item</th><th>behaviour</th><th>status</th><th>scenarios or reason</th></tr>"]
-    for r in rows:
-        detail = ", ".join(r["scenarios"]) if r["scenarios"] else (r["reason"] or r["note"])
-        css = {"covered": "PASS", "left out": "UNSUPPORTED"}.get(r["status"], "FAIL")
-        body.append(f"<tr><td>{e(r['id'])}</td><td>{e(r['text'])}</td><td class='{css}'>{e(r['status'])}</td>"
-                    f"<td>{e(detail)}</td></tr>")
-    body.append("</table></body></html>")
-    (out_dir / "coverage.html").write_text("\n".join(body) + "\n")
+    table = Table(["item", "behaviour", "status", "scenarios or reason"], [
+        [r["id"], r["text"],
+         Cell(r["status"], status={"covered": "PASS", "left out": "UNSUPPORTED"}.get(r["status"], "FAIL")),
+         ", ".join(r["scenarios"]) if r["scenarios"] else (r["reason"] or r["note"])] for r in rows])
+    section = Section("coverage", "Coverage of the AF_UNIX checklist", tables=[table])
+    (out_dir / "coverage.html").write_text(standalone_html("Checklist coverage", [section]))
     return coverage.coverage_summary(rows)
-
-
-def _coverage_line(doc):
-    counts = doc["run_info"].get("coverage")
-    if not counts:
-        return ""
-    return ("Checklist coverage: " + ", ".join(f"{n} {k}" for k, n in counts.items())
-            + " (coverage.md, coverage.html).")
 
 
 MAX_RESULTS_BYTES = 256 << 20
@@ -195,228 +186,252 @@ def validate_results(doc, where):
             bad(f"result {i} must be an object with backend, scenario and verdict strings")
         if r["backend"] not in backends:
             bad(f"result {i} is for backend '{r['backend']}', which 'backends' does not list")
-        if r["verdict"] not in VERDICT_NAMES:
-            bad(f"result {i} has verdict '{r['verdict']}', not one of {', '.join(VERDICT_NAMES)}")
+        if r["verdict"] not in VERDICTS:
+            bad(f"result {i} has verdict '{r['verdict']}', not one of {', '.join(VERDICTS)}")
     return doc
 
 
-class Matrix:
-    """results.json, indexed for the tables."""
+# ---- the model ------------------------------------------------------------------------------
+
+def normalise(row):
+    """A results.json row with every optional field present: what the renderers read."""
+    cell = dict(row)
+    cell.setdefault("area", area_of(row["scenario"]))
+    cell.setdefault("message", "")
+    cell.setdefault("diff", "")
+    cell.setdefault("evidence", "")
+    cell.setdefault("detail", cell_file(row["backend"], row["scenario"]))
+    status = row.get("status") or row["verdict"]
+    cell["status"] = status
+    if row.get("unexpected") is None:  # no expectations: every deviation is unexpected
+        cell["unexpected"] = status in UNEXPECTED_STATUSES
+    cell.setdefault("signature", None)
+    cell.setdefault("finding", None)
+    cell.setdefault("change", None)
+    cell["attempts"] = row.get("attempts") or []
+    cell["left_behind"] = row.get("left_behind") or []
+    cell.setdefault("source", None)
+    return cell
+
+
+def deviates(cell):
+    return cell["verdict"] not in ("PASS", "UNSUPPORTED")
+
+
+def deviation_key(cell):
+    """What groups cells into one distinct deviation: the signature when there is one, else the
+    verdict's one-line message."""
+    if cell.get("signature"):
+        return cell["signature"]
+    first = (cell["message"] or cell["verdict"]).splitlines()[0]
+    return first if cell["status"] in first else f"{cell['status']}: {first}"
+
+
+@dataclass
+class Deviation:
+    signature: str
+    count: int
+    finding: dict = None
+    scenarios: list = field(default_factory=list)
+
+
+class Report:
+    """results.json, indexed and summarised for every renderer."""
 
     def __init__(self, doc):
         self.doc = doc
-        self.cells = {(r["backend"], r["scenario"]): r for r in doc["results"]}
-        ran = {r["backend"] for r in doc["results"]}
-        order = lambda name: (doc["backends"][name]["kind"] != "oracle", name)
-        self.backends = sorted((b for b in doc["backends"] if b in ran), key=order)
-        self.unavailable = sorted(b for b, info in doc["backends"].items() if b not in ran)
+        self.info = doc.get("run_info") or {}
+        self.rows = [normalise(r) for r in doc.get("results", [])]
+        self.cells = {(c["backend"], c["scenario"]): c for c in self.rows}
+        ran = {c["backend"] for c in self.rows}
+        meta = doc.get("backends") or {}
+        order = lambda name: (meta.get(name, {}).get("kind") != "oracle", name)
+        self.backends = sorted(ran, key=order)
+        self.unavailable = sorted(b for b in meta if b not in ran)
+        self.meta = {b: meta.get(b, {"kind": "?", "description": ""}) for b in list(meta) + sorted(ran)}
+        self.scenarios = list(doc.get("scenarios") or sorted({c["scenario"] for c in self.rows}))
         self.areas = defaultdict(list)
-        for s in doc["scenarios"]:
+        for s in self.scenarios:
             self.areas[area_of(s)].append(s)
+        self.sources = {c["scenario"]: c["source"] for c in self.rows if c.get("source")}
+        self.oracle = next((b for b in self.backends if self.meta[b].get("kind") == "oracle"), None)
 
-    def counts(self, backend, scenarios=None):
-        """{status: n}, plus 'expected'/'unexpected' totals and the raw 'verdicts'."""
-        c = dict.fromkeys(COLUMNS, 0)
-        c["expected"] = c["unexpected"] = 0
-        c["verdicts"] = {}
-        for s in scenarios if scenarios is not None else self.doc["scenarios"]:
+    # -- figures --
+    def counts(self, backend, scenarios=None, key="verdict"):
+        c = Counter()
+        for s in self.scenarios if scenarios is None else scenarios:
             cell = self.cells.get((backend, s))
             if cell:
-                c[cell.get("status", cell["verdict"])] += 1
-                c["unexpected" if cell.get("unexpected") else "expected"] += 1
-                c["verdicts"][cell["verdict"]] = c["verdicts"].get(cell["verdict"], 0) + 1
+                c[cell[key]] += 1
         return c
 
     def score(self, backend, scenarios=None):
-        """(passed, applicable): a cell passes when its verdict is PASS (XPASS included); XFAIL is
-        still a deviation; UNSUPPORTED is not applicable."""
-        v = self.counts(backend, scenarios)["verdicts"]
-        applicable = sum(v.values()) - v.get("UNSUPPORTED", 0)
-        return v.get("PASS", 0), applicable
+        c = self.counts(backend, scenarios)
+        return c["PASS"], sum(c.values()) - c["UNSUPPORTED"]
+
+    def unexpected(self, backend):
+        return sum(1 for c in self.rows if c["backend"] == backend and c["unexpected"])
+
+    def expected_deviations(self, backend):
+        return sum(1 for c in self.rows if c["backend"] == backend and c["status"] == "XFAIL")
+
+    def has_expectations(self):
+        return any("status" in r for r in self.doc.get("results", []))
 
     def deviations(self, backend):
-        return (self.doc.get("deviations") or {}).get(backend, [])
+        """Distinct deviations of a backend, largest first: results.json's own grouping when the run
+        made one, else cells grouped by deviation_key."""
+        given = (self.doc.get("deviations") or {}).get(backend)
+        if given is not None:
+            devs = [Deviation(d.get("signature") or "?", d.get("count", len(d.get("scenarios", []))),
+                              d.get("finding"), list(d.get("scenarios", []))) for d in given]
+        else:
+            groups = {}
+            for c in self.rows:
+                if c["backend"] == backend and deviates(c):
+                    d = groups.setdefault(deviation_key(c), Deviation(deviation_key(c), 0, c["finding"]))
+                    d.count += 1
+                    d.scenarios.append(c["scenario"])
+            devs = list(groups.values())
+        return sorted(devs, key=lambda d: (-d.count, d.signature))
 
-    def version(self, backend):
-        return self.doc["backends"].get(backend, {}).get("version") or ""
+    def changes(self, backend):
+        return [(c["scenario"], c["change"]) for c in self.rows if c["backend"] == backend and c["change"]]
+
+    def left_behind(self, backend):
+        return [(c["scenario"], p) for c in self.rows if c["backend"] == backend for p in c["left_behind"]]
+
+    def applications(self):
+        return self.doc.get("applications") or []
+
+    def security(self):
+        """(scenario, kind) for the Security section: attacks, then the same-user controls."""
+        sec = self.info.get("security") or {}
+        return [(s, kind) for kind in ("attacks", "controls") for s in sec.get(kind, [])]
+
+    def backend_version(self, backend):
+        m = self.meta.get(backend, {})
+        return m.get("version") or (m.get("run_info") or {}).get("version") or ""
+
+
+# ---- sections: what every renderer shows ----------------------------------------------------
+
+@dataclass
+class Cell:
+    """One table cell: its text (always: colour is never the only sign), a status for colour, a
+    link to a file, an explore-view filter (a dict of its URL parameters), a hover title."""
+    text: str
+    status: str = None
+    href: str = None
+    explore: dict = None
+    title: str = None
+
+
+@dataclass
+class Table:
+    columns: list
+    rows: list  # of lists of str | Cell
+    caption: str = None
+    more: str = None  # a last line saying what was left out and where it is
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    intro: str = ""  # plain text with *emphasis* and [links](href)
+    tables: list = field(default_factory=list)
+
+
+def explore_href(params):
+    from urllib.parse import urlencode
+    return "#explore?" + urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
+
+
+def _open(backend, scenario):
+    """The explore view showing one cell, its diff open."""
+    return {"backend": backend, "scenarios": scenario, "open": f"{backend}:{scenario}"}
 
 
 def _pct(passed, applicable):
     return f"{100 * passed / applicable:.0f}%" if applicable else "n/a"
 
 
-def summary_rows(m):
-    """(backend, kind, counts, score) per backend that ran."""
-    rows = []
-    for b in m.backends:
-        c = m.counts(b)
-        rows.append((b, m.doc["backends"][b]["kind"], c, _pct(*m.score(b))))
-    return rows
+def run_line(rep):
+    info = rep.info
+    oracle = info.get("oracle") or {}
+    return (f"Suite revision {info.get('suite_revision')}, run {info.get('started')}. "
+            f"Oracle: Linux {oracle.get('kernel')} ({oracle.get('machine')}). "
+            f"Score = {SCORE_FORMULA}; UNSUPPORTED never counts as a failure.")
 
 
-def matrix_markdown(doc):
-    m = Matrix(doc)
-    info = doc["run_info"]
-    out = ["# AF_UNIX conformance matrix", "",
-           f"Suite revision {info.get('suite_revision')}, run {info.get('started')}. "
-           f"Oracle: Linux {info.get('oracle', {}).get('kernel')} ({info.get('oracle', {}).get('machine')}). "
-           f"{SCORE_FORMULA}.", "",
-           _coverage_line(doc), "",
-           "## Summary", "",
-           "Expected = PASS, XFAIL (a known deviation, runners/expectations/) and UNSUPPORTED; unexpected "
-           "results fail the run. Δ = changes since the previous run.", "",
-           "| backend | version | kind | " + " | ".join(COLUMNS) + " | expected | unexpected | distinct deviations"
-           " | Δ | score |",
-           "|---|---|---|" + "---|" * len(COLUMNS) + "---|---|---|---|---|"]
-    for b, kind, c, score in summary_rows(m):
-        out.append(f"| {b} | {m.version(b)} | {kind} | " + " | ".join(str(c[v]) for v in COLUMNS)
-                   + f" | {c['expected']} | {c['unexpected']} | {len(m.deviations(b))} | {_change_summary(m, b)}"
-                   f" | {score} |")
-    for b in m.unavailable:
-        info_b = doc["backends"][b]
-        out.append(f"| {b} | {info_b.get('version') or ''} | {info_b['kind']} | {info_b.get('reason') or 'not run'} |"
-                   + " |" * (len(COLUMNS) + 4))
-    out += deviations_markdown(m)
-    out += security_markdown(m)
-    out += applications.applications_markdown(doc, application_backends(m))
-    out += ["", "## By area (passed / applicable)", "",
-            "| area | " + " | ".join(m.backends) + " |", "|---|" + "---|" * len(m.backends)]
-    for area in sorted(m.areas):
-        cells = []
-        for b in m.backends:
-            p, a = m.score(b, m.areas[area])
-            cells.append(f"{p}/{a}")
-        out.append(f"| {area} | " + " | ".join(cells) + " |")
-    out += ["", "## Scenarios", ""]
-    for area in sorted(m.areas):
-        out += [f"### {area}", "", "| scenario | " + " | ".join(m.backends) + " |",
-                "|---|" + "---|" * len(m.backends)]
-        for s in m.areas[area]:
-            cells = []
-            for b in m.backends:
-                cell = m.cells.get((b, s))
-                cells.append(f"[{cell_label(cell)}]({cell['detail']})" if cell else "-")
-            out.append(f"| {s.split('.', 1)[1]} | " + " | ".join(cells) + " |")
-        out.append("")
-    return "\n".join(out)
-
-
-def application_backends(m):
-    """The Applications section's columns: the backends that ran, then any with only application rows."""
-    extra = sorted({r["backend"] for r in m.doc.get("applications") or []} - set(m.backends))
-    return m.backends + extra
-def cell_label(cell):
-    """A cell's word: its status, with the mark of its change since the previous run."""
-    mark = CHANGE_MARKS.get(cell.get("change") or "", "")
-    return cell.get("status", cell["verdict"]) + (f" {mark}" if mark else "")
-
-
-def _change_summary(m, backend):
-    c = (m.doc.get("comparison") or {}).get("backends", {}).get(backend)
-    if not c:
+def partial_line(rep):
+    if not rep.doc.get("partial"):
         return ""
-    n = {k: len(v) for k, v in c.items() if v}
-    return ", ".join(f"{v} {k}" for k, v in n.items()) or "none"
+    return "**This run is partial**: " + (rep.doc.get("partial_reason") or "it did not finish") + "."
 
 
-def deviation_headline(m, backend):
-    """"cygwin-2014: 630 FAIL cells, 14 distinct deviations (2 with unexpected cells)"."""
-    devs = m.deviations(backend)
-    verdicts_seen = m.counts(backend)["verdicts"]
-    cells = sum(g["count"] for g in devs)
-    words = ", ".join(f"{n} {v}" for v, n in sorted(verdicts_seen.items()) if v not in ("PASS", "UNSUPPORTED"))
-    unexpected = sum(1 for g in devs if set(g.get("statuses", {})) - {"XFAIL"})
-    return (f"{backend}: {words or 'no'} cell{'' if cells == 1 else 's'}, {len(devs)} distinct deviation"
-            f"{'' if len(devs) == 1 else 's'}" + (f" ({unexpected} with unexpected cells)" if unexpected else ""))
+def coverage_line(rep):
+    counts = rep.info.get("coverage")
+    if not counts:
+        return ""
+    return ("Checklist coverage: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+            + " ([coverage.html](coverage.html), [coverage.md](coverage.md)).")
 
 
-def _finding_md(f):
-    if not f:
-        return "not in the expectation file"
-    url = f["url"]
-    link = ("../../" + url) if url.startswith("docs/") else url
-    return f"[{f['id']}]({link})" + (f" {f['title']}" if f.get("title") else "")
-
-
-def _scenario_list(scenarios, limit=4):
-    shown = ", ".join(s for s in scenarios[:limit])
-    return shown + (f" and {len(scenarios) - limit} more" if len(scenarios) > limit else "")
-
-
-def deviations_markdown(m):
-    rows = [b for b in m.backends if m.deviations(b)]
-    if not rows:
-        return []
-    out = ["", "## Distinct deviations per backend", "",
-           "Non-PASS cells grouped by signature (the first differing step's operation and values), "
-           "largest first.", ""]
-    for b in rows:
-        out += [f"### {deviation_headline(m, b)}", "", "| cells | statuses | signature | finding | scenarios |",
-                "|---|---|---|---|---|"]
-        for g in m.deviations(b):
-            statuses = ", ".join(f"{n} {s}" for s, n in sorted(g.get("statuses", {}).items()))
-            out.append(f"| {g['count']} | {statuses} | `{g['signature'].replace('|', chr(92) + '|')}` | {_finding_md(g['finding'])}"
-                       f" | {_scenario_list(g['scenarios'])} |")
-        out.append("")
-    return out
-
-
-def deviations_html(m):
-    rows = [b for b in m.backends if m.deviations(b)]
-    if not rows:
-        return []
-    e = html.escape
-    out = ["<h2>Distinct deviations per backend</h2><p>Non-PASS cells grouped by signature (the first "
-           "differing step's operation and values), largest first.</p>"]
-    for b in rows:
-        out.append(f"<h3>{e(deviation_headline(m, b))}</h3><table><tr><th>cells</th><th>statuses</th>"
-                   "<th>signature</th><th>finding</th><th>scenarios</th></tr>")
-        for g in m.deviations(b):
-            f = g.get("finding")
-            link = ""
-            if f:
-                url = ("../../" + f["url"]) if f["url"].startswith("docs/") else f["url"]
-                link = f"<a href='{e(url)}'>{e(f['id'])}</a> {e(f.get('title', ''))}"
-            statuses = ", ".join(f"{n} {s}" for s, n in sorted(g.get("statuses", {}).items()))
-            out.append(f"<tr><td>{g['count']}</td><td>{e(statuses)}</td><td><code>{e(g['signature'])}</code></td>"
-                       f"<td>{link or 'not in the expectation file'}</td><td>{e(_scenario_list(g['scenarios']))}</td></tr>")
-        out.append("</table>")
-    return out
-
-
-def security_rows(m):
-    """(scenario, kind, [(word, verdict, detail) per backend]) for the Security section: each attack
-    held or breached, each same-user control works or is broken; other verdicts keep their names."""
-    sec = m.doc["run_info"].get("security") or {}
+def summary_section(rep):
+    expectations = rep.has_expectations()
+    cols = ["backend", "kind", "version", "score", "unexpected"]
+    cols += ["expected deviations"] if expectations else []
+    cols += list(STATUSES if expectations else VERDICTS) + ["changes", "left behind"]
     rows = []
-    for kind in ("attacks", "controls"):
-        for s in sec.get(kind, []):
-            cells = []
-            for b in m.backends:
-                cell = m.cells.get((b, s))
-                if cell:
-                    cells.append((SECURITY_WORDS[kind].get(cell["verdict"], cell["verdict"]), cell["verdict"],
-                                  cell["detail"]))
-                else:
-                    cells.append(("-", "", ""))
-            rows.append((s, kind, cells))
-    return rows
+    for b in rep.backends:
+        statuses = rep.counts(b, key="status")
+        unexpected = rep.unexpected(b)
+        row = [Cell(b, explore={"backend": b}, title=rep.meta[b].get("description")), rep.meta[b].get("kind", ""),
+               rep.backend_version(b), Cell(_pct(*rep.score(b)), title="%d of %d applicable" % rep.score(b)),
+               Cell(str(unexpected), status="FAIL" if unexpected else None,
+                    explore={"backend": b, "unexpected": 1} if unexpected else None)]
+        if expectations:
+            row.append(Cell(str(rep.expected_deviations(b)), explore={"backend": b, "status": "XFAIL"}))
+        for v in (STATUSES if expectations else VERDICTS):
+            n = statuses[v]
+            row.append(Cell(str(n), explore={"backend": b, "status": v}) if n else "0")
+        changes = rep.changes(b)
+        row.append(Cell(str(len(changes)), explore={"backend": b, "status": "changed"}) if changes else "0")
+        row.append(str(len(rep.left_behind(b))))
+        rows.append(row)
+    for b in rep.unavailable:
+        m = rep.meta[b]
+        rows.append([b, m.get("kind", ""), m.get("version", ""), "not run", m.get("reason") or "not available"]
+                    + [""] * (len(cols) - 5))
+    intro = run_line(rep)
+    if not expectations:
+        intro += " No expectations were applied: every deviation counts as unexpected."
+    return Section("summary", "Summary", intro, [Table(cols, rows)])
 
 
-def _security_label(scenario, kind):
-    return scenario.split(".", 1)[1] + (" (control)" if kind == "controls" else "")
-
-
-def security_markdown(m):
-    rows = security_rows(m)
-    if not rows:
-        return []
-    out = ["", "## Security (attack x backend)", "", SECURITY_LEGEND, "",
-           "| scenario | " + " | ".join(m.backends) + " |", "|---|" + "---|" * len(m.backends)]
-    for s, kind, cells in rows:
-        out.append(f"| {_security_label(s, kind)} | "
-                   + " | ".join(f"[{w}]({d})" if d else w for w, _, d in cells) + " |")
-    return out
+def deviations_section(rep, limit):
+    tables = []
+    for b in rep.backends:
+        devs = rep.deviations(b)
+        if not devs:
+            continue
+        rows = []
+        for d in devs[:limit]:
+            finding = (Cell(d.finding.get("id", "finding"), href=d.finding.get("url")) if d.finding else "")
+            example = d.scenarios[0] if d.scenarios else ""
+            rows.append([Cell(str(d.count), explore={"backend": b, "deviation": d.signature}),
+                         Cell(d.signature, explore={"backend": b, "deviation": d.signature}), finding,
+                         example + (f" and {len(d.scenarios) - 1} more" if len(d.scenarios) > 1 else "")])
+        more = (f"{len(devs) - limit} smaller deviations not listed: see the explore view or matrix-grid.md"
+                if len(devs) > limit else None)
+        tables.append(Table(["cells", "deviation", "finding", "scenarios"], rows,
+                            caption=f"{b}: {len(devs)} distinct deviations in "
+                                    f"{sum(d.count for d in devs)} cells", more=more))
+    intro = ("Cells that deviate from Linux, grouped by what went wrong (the signature, or the first line "
+             "of the verdict), largest first, with the finding that tracks each when there is one.")
+    return Section("deviations", "Distinct deviations", intro, tables)
 
 
 SECURITY_LEGEND = ("An attack is *held* when the victims observed only what Linux lets them observe, "
@@ -424,123 +439,277 @@ SECURITY_LEGEND = ("An attack is *held* when the victims observed only what Linu
                    "same-user cases that must keep working, so that no backend holds by refusing everyone.")
 
 
-def security_html(m):
-    rows = security_rows(m)
+def security_section(rep):
+    pairs = rep.security()
+    if not pairs:
+        return None
+    rows = []
+    for s, kind in pairs:
+        row = [s.split(".", 1)[1] + (" (control)" if kind == "controls" else "")]
+        for b in rep.backends:
+            cell = rep.cells.get((b, s))
+            if cell:
+                row.append(Cell(SECURITY_WORDS[kind].get(cell["verdict"], cell["verdict"]), status=cell["status"],
+                                href=cell["detail"], explore=_open(b, s)))
+            else:
+                row.append("-")
+        rows.append(row)
+    return Section("security", "Security (attack x backend)", SECURITY_LEGEND,
+                   [Table(["scenario"] + rep.backends, rows)])
+
+
+APPLICATION_STATUS = {"works": "PASS", "broken": "FAIL", "insecure": "CRASH", "UNSUPPORTED": "UNSUPPORTED",
+                      "ERROR": "ERROR"}
+
+
+def applications_section(rep):
+    apps = rep.applications()
+    if not apps:
+        return None
+    names = list(dict.fromkeys(a.get("application", "?") for a in apps))
+    backends = [b for b in rep.backends if any(a.get("backend") == b for a in apps)]
+    backends += sorted({a.get("backend") for a in apps} - set(backends) - {None})
+    by = {(a.get("application"), a.get("backend")): a for a in apps}
+    rows = []
+    for name in names:
+        row = [name]
+        for b in backends:
+            a = by.get((name, b))
+            if not a:
+                row.append("-")
+                continue
+            why = "; ".join(x for x in (a.get("reason"), a.get("failed_step") and f"failed step: {a['failed_step']}")
+                            if x)
+            related = a.get("related") or []
+            row.append(Cell(a.get("verdict", "?"), status=APPLICATION_STATUS.get(a.get("verdict")), title=why or None,
+                            explore={"backend": b, "scenarios": ",".join(related)} if related else None))
+        rows.append(row)
+    notes = []
+    for a in apps:
+        if a.get("verdict") != "works" and (a.get("reason") or a.get("failed_step")):
+            notes.append([a.get("application", "?"), a.get("backend", "?"), Cell(a.get("verdict", "?"),
+                          status=APPLICATION_STATUS.get(a.get("verdict"))), a.get("failed_step") or "",
+                          a.get("reason") or "", ", ".join(a.get("related") or [])])
+    tables = [Table(["application"] + backends, rows)]
+    if notes:
+        tables.append(Table(["application", "backend", "verdict", "failed step", "reason", "related scenarios"],
+                            notes, caption="Why, where an application does not simply work"))
+    return Section("applications", "Applications", "Real programs from Debian carried over each backend: "
+                   "*works*, *broken* (it fails), *insecure* (it works but lets another user in).", tables)
+
+
+def changes_section(rep):
+    comparison = rep.doc.get("comparison")
+    any_change = any(c["change"] for c in rep.rows)
+    if not any_change and not comparison:
+        return Section("changes", "Changes since the previous run",
+                       "No previous run was compared with this one.")
+    intro = "Compared with the previous run"
+    if isinstance(comparison, dict):
+        said = [f"{k}: {v}" for k, v in comparison.items() if isinstance(v, (str, int, float)) and v != ""]
+        intro += " (" + "; ".join(said) + ")" if said else ""
+    intro += "."
+    rows, listed = [], []
+    for b in rep.backends:
+        ch = rep.changes(b)
+        n = Counter(c for _, c in ch)
+        rows.append([Cell(b, explore={"backend": b, "status": "changed"} if ch else None)]
+                    + [Cell(str(n[k]), status={"regressed": "FAIL", "fixed": "PASS"}.get(k) if n[k] else None)
+                       for k in CHANGES])
+        listed += [(b, s, c) for s, c in ch]
+    tables = [Table(["backend"] + list(CHANGES), rows)]
+    if listed:
+        order = {c: i for i, c in enumerate(CHANGES)}
+        listed.sort(key=lambda x: (order.get(x[2], 9), x[0], x[1]))
+        tables.append(Table(["change", "backend", "scenario", "now"], [
+            [c, b, Cell(s, explore=_open(b, s)), Cell(rep.cells[(b, s)]["status"],
+                                                                   status=rep.cells[(b, s)]["status"])]
+            for b, s, c in listed[:LISTED_CHANGES]],
+            more=f"{len(listed) - LISTED_CHANGES} more changes: filter the explore view by 'changed'"
+            if len(listed) > LISTED_CHANGES else None))
+    return Section("changes", "Changes since the previous run", intro, tables)
+
+
+def left_behind_section(rep):
+    rows = [[b, Cell(s, explore=_open(b, s)), p] for b in rep.backends for s, p in rep.left_behind(b)]
     if not rows:
-        return []
-    e = html.escape
-    out = ["<h2>Security (attack &times; backend)</h2>",
-           "<p>" + e(SECURITY_LEGEND).replace("*held*", "<em>held</em>").replace("*breached*", "<em>breached</em>")
-           + "</p><table><tr><th>scenario</th>" + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>"]
-    for s, kind, cells in rows:
-        out.append(f"<tr><td>{e(_security_label(s, kind))}</td>" + "".join(
-            f"<td class='{v}'><a href='{e(d)}'>{e(w)}</a></td>" if d else "<td>-</td>" for w, v, d in cells)
-            + "</tr>")
-    out.append("</table>")
+        return None
+    return Section("left-behind", "What backends left behind",
+                   "Files a backend left outside the scenario's own directory: a run must leave nothing.",
+                   [Table(["backend", "scenario", "left behind"], rows[:LISTED_CHANGES],
+                          more=f"{len(rows) - LISTED_CHANGES} more in results.json" if len(rows) > LISTED_CHANGES
+                          else None)])
+
+
+def coverage_section(rep):
+    line = coverage_line(rep)
+    return Section("coverage", "Checklist coverage", line) if line else None
+
+
+def by_area_section(rep):
+    rows = [[Cell(area, explore={"area": area})]
+            + [Cell("%d/%d" % rep.score(b, rep.areas[area]), explore={"backend": b, "area": area})
+               for b in rep.backends] for area in sorted(rep.areas)]
+    return Section("areas", "By area (passed / applicable)", "", [Table(["area"] + rep.backends, rows)])
+
+
+def grid_sections(rep):
+    out = []
+    for area in sorted(rep.areas):
+        rows = []
+        for s in rep.areas[area]:
+            row = [s.split(".", 1)[1]]
+            for b in rep.backends:
+                cell = rep.cells.get((b, s))
+                row.append(Cell(cell["status"], status=cell["status"], href=cell["detail"]) if cell else "-")
+            rows.append(row)
+        out.append(Section(f"area-{area}", area, "", [Table(["scenario"] + rep.backends, rows)]))
     return out
 
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-size: 0.9em; }
-th { background: #f2f2f2; position: sticky; top: 0; }
-td a { text-decoration: none; color: inherit; display: block; }
-.PASS { background: #d9f2d9; } .FAIL { background: #f7d4d4; } .FLAKY { background: #f3ecb0; } .UNSUPPORTED { background: #eee; color: #666; }
-.XFAIL { background: #f1e0e0; color: #555; } .XPASS { background: #bfe3f5; font-weight: bold; }
-.TIMEOUT { background: #fbe3c2; } .CRASH { background: #e9b3b3; font-weight: bold; } .ERROR { background: #e3c9f0; }
-"""
+def landing_sections(rep, deviation_limit):
+    """What matrix.md and the site's landing view show, in order."""
+    sections = [summary_section(rep), deviations_section(rep, deviation_limit), security_section(rep),
+                applications_section(rep), changes_section(rep), left_behind_section(rep), coverage_section(rep),
+                by_area_section(rep)]
+    return [s for s in sections if s is not None]
 
 
-def matrix_html(doc):
-    m = Matrix(doc)
-    info = doc["run_info"]
-    e = html.escape
-    out = ["<!doctype html><html><head><meta charset='utf-8'><title>AF_UNIX conformance matrix</title>",
-           f"<style>{_STYLE}</style></head><body>", "<h1>AF_UNIX conformance matrix</h1>",
-           f"<p>Suite revision {e(str(info.get('suite_revision')))}, run {e(str(info.get('started')))}. "
-           f"Oracle: Linux {e(str(info.get('oracle', {}).get('kernel')))} "
-           f"({e(str(info.get('oracle', {}).get('machine')))}). {e(SCORE_FORMULA)}. "
-           "Each cell links to its diff; ▼ regressed, ▲ fixed, Δ changed, + new since the previous run.</p>",
-           f"<p><a href='coverage.html'>{e(_coverage_line(doc))}</a></p>",
-           "<h2>Summary</h2><table><tr><th>backend</th><th>version</th><th>kind</th><th>description</th>"
-           + "".join(f"<th>{v}</th>" for v in COLUMNS)
-           + "<th>expected</th><th>unexpected</th><th>distinct deviations</th><th>Δ</th><th>score</th></tr>"]
-    for b, kind, c, score in summary_rows(m):
-        out.append(f"<tr><td>{e(b)}</td><td>{e(m.version(b))}</td><td>{e(kind)}</td>"
-                   f"<td>{e(doc['backends'][b]['description'])}</td>"
-                   + "".join(f"<td>{c[v]}</td>" for v in COLUMNS)
-                   + f"<td>{c['expected']}</td><td class='{'FAIL' if c['unexpected'] else 'PASS'}'>{c['unexpected']}</td>"
-                   f"<td>{len(m.deviations(b))}</td><td>{e(_change_summary(m, b))}</td><td>{score}</td></tr>")
-    for b in m.unavailable:
-        info_b = doc["backends"][b]
-        out.append(f"<tr><td>{e(b)}</td><td>{e(info_b.get('version') or '')}</td><td>{e(info_b['kind'])}</td>"
-                   f"<td>{e(info_b['description'])}</td>"
-                   f"<td colspan='{len(COLUMNS) + 5}'>{e(info_b.get('reason') or 'not run')}</td></tr>")
-    out.append("</table>")
-    out += deviations_html(m)
-    out += security_html(m)
-    out += applications.applications_html(doc, application_backends(m))
-    out.append("<h2>By area (passed / applicable)</h2><table><tr><th>area</th>"
-               + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>")
-    for area in sorted(m.areas):
-        out.append(f"<tr><td><a href='#{e(area)}'>{e(area)}</a></td>"
-                   + "".join("<td>%d/%d</td>" % m.score(b, m.areas[area]) for b in m.backends) + "</tr>")
-    out.append("</table><h2>Scenarios</h2>")
-    for area in sorted(m.areas):
-        out.append(f"<h3 id='{e(area)}'>{e(area)}</h3><table><tr><th>scenario</th>"
-                   + "".join(f"<th>{e(b)}</th>" for b in m.backends) + "</tr>")
-        for s in m.areas[area]:
-            row = [f"<td>{e(s.split('.', 1)[1])}</td>"]
-            for b in m.backends:
-                cell = m.cells.get((b, s))
-                if cell:
-                    title = e(cell.get("reason") or cell["message"] or cell["verdict"], quote=True)
-                    status = cell.get("status", cell["verdict"])
-                    row.append(f"<td class='{status}'><a href='{e(cell['detail'])}' "
-                               f"title='{title}'>{e(cell_label(cell))}</a></td>")
-                else:
-                    row.append("<td>-</td>")
-            out.append("<tr>" + "".join(row) + "</tr>")
-        out.append("</table>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+# ---- Markdown ------------------------------------------------------------------------------
+
+def _md_cell(c):
+    if isinstance(c, Cell):
+        text = c.text.replace("|", "\\|").replace("\n", " ")
+        return f"[{text}]({c.href})" if c.href else text
+    return str(c).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(sections, level=2):
+    out = []
+    for s in sections:
+        out += ["#" * level + " " + s.title, ""]
+        if s.intro:
+            out += [s.intro, ""]
+        for t in s.tables:
+            if t.caption:
+                out += [f"**{t.caption}**", ""]
+            out.append("| " + " | ".join(t.columns) + " |")
+            out.append("|" + "---|" * len(t.columns))
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+            if t.more:
+                out += ["", f"_{t.more}_"]
+            out.append("")
+    return out
+
+
+def matrix_markdown(doc):
+    """matrix.md: what fits a CI summary. The full grid is matrix-grid.md."""
+    rep = Report(doc)
+    out = ["# AF_UNIX conformance matrix", ""]
+    if partial_line(rep):
+        out += [partial_line(rep), ""]
+    out += ["The full scenario x backend grid is in [matrix-grid.md](matrix-grid.md); explore it, with every "
+            "diff, in [index.html](index.html).", ""]
+    return "\n".join(out + markdown(landing_sections(rep, MARKDOWN_DEVIATIONS)))
+
+
+def grid_markdown(doc):
+    rep = Report(doc)
+    out = ["# AF_UNIX conformance matrix: every scenario", "", run_line(rep), ""]
+    if partial_line(rep):
+        out += [partial_line(rep), ""]
+    out += markdown([by_area_section(rep)]) + ["## Scenarios", ""] + markdown(grid_sections(rep), level=3)
+    return "\n".join(out)
+
+
+# ---- HTML ----------------------------------------------------------------------------------
+
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
+_EM = re.compile(r"\*\*([^*]+)\*\*|\*([^*]+)\*")
+
+
+def inline_html(text):
+    """Plain text with [links](href), **strong** and *emphasis*, escaped."""
+    e = html.escape(text)
+    e = _LINK.sub(lambda m: f"<a href=\"{m.group(2)}\">{m.group(1)}</a>", e)
+    return _EM.sub(lambda m: f"<strong>{m.group(1)}</strong>" if m.group(1) else f"<em>{m.group(2)}</em>", e)
+
+
+def _html_cell(c, header=False):
+    tag = "th" if header else "td"
+    if not isinstance(c, Cell):
+        return f"<{tag}>{html.escape(str(c))}</{tag}>"
+    attrs = f" class='st st-{c.status}'" if c.status else ""
+    if c.title:
+        attrs += f" title='{html.escape(c.title, quote=True)}'"
+    text = html.escape(c.text)
+    if c.explore:  # on the site, a cell opens the explore view on what it counts
+        text = f"<a href='{html.escape(explore_href(c.explore), quote=True)}'>{text}</a>"
+    elif c.href:
+        text = f"<a href='{html.escape(c.href, quote=True)}'>{text}</a>"
+    return f"<{tag}{attrs}>{text}</{tag}>"
+
+
+def html_sections(sections):
+    out = []
+    for s in sections:
+        out.append(f"<section id='{html.escape(s.id)}' aria-labelledby='h-{html.escape(s.id)}'>"
+                   f"<h2 id='h-{html.escape(s.id)}'>{html.escape(s.title)}</h2>")
+        if s.intro:
+            out.append(f"<p>{inline_html(s.intro)}</p>")
+        for t in s.tables:
+            out.append("<div class='scroll'><table>")
+            if t.caption:
+                out.append(f"<caption>{html.escape(t.caption)}</caption>")
+            out.append("<thead><tr>" + "".join(f"<th scope='col'>{html.escape(c)}</th>" for c in t.columns)
+                       + "</tr></thead><tbody>")
+            for row in t.rows:
+                out.append("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>")
+            out.append("</tbody></table></div>")
+            if t.more:
+                out.append(f"<p class='more'>{html.escape(t.more)}</p>")
+        out.append("</section>")
+    return "\n".join(out)
+
+
+def standalone_html(title, sections):
+    from .site import STYLE
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body><main>"
+            f"<h1>{html.escape(title)}</h1>\n{html_sections(sections)}\n</main></body></html>\n")
+
+
+# ---- writing it all --------------------------------------------------------------------------
+
+def source_base(out_dir):
+    """Where links to the suite's own files (scenario sources, the oracle's traces) point: a web
+    copy when AFUNIX_SOURCE_URL is set (e.g. a repository browser at the suite's revision), else
+    the checkout, relative to the results directory."""
+    url = os.environ.get("AFUNIX_SOURCE_URL")
+    return url.rstrip("/") if url else os.path.relpath(PROJECT, Path(out_dir).resolve())
 
 
 def write_matrix(out_dir, doc):
+    from . import site
     out_dir = Path(out_dir)
     (out_dir / "matrix.md").write_text(matrix_markdown(doc) + "\n")
-    (out_dir / "matrix.html").write_text(matrix_html(doc))
+    (out_dir / "matrix-grid.md").write_text(grid_markdown(doc) + "\n")
+    rep = Report(doc)
+    site.write_site(out_dir, rep, html_sections(landing_sections(rep, HTML_DEVIATIONS)),
+                    partial_line(rep), source_base(out_dir))
 
 
 def summary_table(doc):
-    """The plain-text table ./conform run prints at the end, then each backend's distinct
-    deviations (the largest few)."""
-    m = Matrix(doc)
-    short = {"UNSUPPORTED": "UNSUPP", "TIMEOUT": "TIMEOUT"}
-    header = (f"{'backend':<24} " + " ".join(f"{short.get(v, v):>7}" for v in COLUMNS)
-              + f" {'expect':>6} {'unexp':>5} {'distinct':>8} {'score':>5}  version")
+    """The plain-text table ./conform run prints at the end (the summary section, as text)."""
+    rep = Report(doc)
+    header = f"{'backend':<26} " + " ".join(f"{v:>11}" for v in VERDICTS) + f" {'score':>6} {'unexpected':>10}"
     lines = [header, "-" * len(header)]
-    for b, _, c, score in summary_rows(m):
-        lines.append(f"{b:<24} " + " ".join(f"{c[v]:>7}" for v in COLUMNS)
-                     + f" {c['expected']:>6} {c['unexpected']:>5} {len(m.deviations(b)):>8} {score:>5}  {m.version(b)}")
-    for b in m.unavailable:
-        lines.append(f"{b:<24} {doc['backends'][b].get('reason') or 'not run'}")
-    lines += ["", SCORE_FORMULA + "."]
-    for b in m.backends:
-        devs = m.deviations(b)
-        if not devs:
-            continue
-        lines += ["", deviation_headline(m, b) + ":"]
-        for g in devs[:5]:
-            f = g.get("finding") or {}
-            lines.append(f"  {g['count']:>4} x {g['signature'][:110]}  [{f.get('id') or 'no expectation'}]")
-        if len(devs) > 5:
-            lines.append(f"       ... {len(devs) - 5} more (matrix.md, 'Distinct deviations')")
-    comp = doc.get("comparison")
-    if comp and comp.get("backends"):
-        lines += ["", f"since the previous run ({comp['a']['name']}):"]
-        for b in comp["backends"]:
-            lines.append(f"  {b}: {_change_summary(m, b)}")
-        lines += [f"  note: {n}" for n in comp.get("notes", [])]
+    for b in rep.backends:
+        c = rep.counts(b)
+        lines.append(f"{b:<26} " + " ".join(f"{c[v]:>11}" for v in VERDICTS)
+                     + f" {_pct(*rep.score(b)):>6} {rep.unexpected(b):>10}")
+    for b in rep.unavailable:
+        lines.append(f"{b:<26} {rep.meta[b].get('reason') or 'not run'}")
+    if partial_line(rep):
+        lines.append(partial_line(rep).replace("**", ""))
     return "\n".join(lines)

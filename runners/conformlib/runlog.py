@@ -101,10 +101,10 @@ def cell_id(backend, scenario):
     return f"{backend}::{scenario}"
 
 
-def write_header(results_dir, run_info, backends, scenarios, selected):
-    """selected: [(backend, scenario)] in run order."""
+def write_header(results_dir, run_info, backends, scenarios, selected, sources=None):
+    """selected: [(backend, scenario)] in run order; sources: scenario -> "file:line"."""
     doc = {"run_info": run_info, "backends": backends, "scenarios": list(scenarios),
-           "selected": [list(c) for c in selected]}
+           "selected": [list(c) for c in selected], "sources": sources or {}}
     _write_atomically(Path(results_dir) / HEADER, json.dumps(doc, indent=1) + "\n")
 
 
@@ -200,7 +200,7 @@ def finish(results_dir, partial_reason=None, coverage_file=None, execution=None)
         if name in backends:
             backends[name]["execution"] = stats
     doc = report.write_results(results_dir, run_info, backends, header["scenarios"], results,
-                               partial_reason=partial_reason)
+                               partial_reason=partial_reason, sources=header.get("sources"))
     return doc
 
 

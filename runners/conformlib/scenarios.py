@@ -1,5 +1,6 @@
 """Scenarios by name: the list, as the scenario program itself reports it (GoogleTest's test list),
-and the naming rules the runner and the matrix rely on, in one place.
+where each is written (GoogleTest's JSON test list gives every test's file and line), and the
+naming rules the runner and the matrix rely on, in one place.
 
     Suite.Name                          area "Suite"
     Kinds/Suite.Name/stream             a parameterised scenario: area "Suite", kind "stream"
@@ -7,7 +8,11 @@ and the naming rules the runner and the matrix rely on, in one place.
                                         attacker (an actor that is not judged), else a same-user control
 """
 
+import json
+import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 from . import traces
 from .errors import ConformError
@@ -67,14 +72,38 @@ def parse_gtest_list(text):
     return names
 
 
-def list_scenarios(binary):
+def parse_gtest_json_list(doc, root):
+    """{scenario: "conformance/scenarios/<file>.cc:<line>"} from `--gtest_list_tests
+    --gtest_output=json:FILE`. Paths are made relative to the project (the compiler saw absolute
+    ones); a file outside it keeps its path from 'conformance/' on, or stays as it is."""
+    sources = {}
+    root = os.path.realpath(root)
+    for suite in doc.get("testsuites", []):
+        for test in suite.get("testsuite", []):
+            file, line = test.get("file"), test.get("line")
+            if not file or not line:
+                continue
+            real = os.path.realpath(file)
+            if real.startswith(root + os.sep):
+                file = os.path.relpath(real, root)
+            elif "/conformance/" in file:
+                file = "conformance/" + file.rsplit("/conformance/", 1)[1]
+            sources[f"{suite['name']}.{test['name']}"] = f"{file}:{line}"
+    return sources
+
+
+def _run_list(binary, *extra):
     try:
-        out = subprocess.run([str(binary), "--gtest_list_tests"], capture_output=True, text=True,
-                             timeout=60, check=True).stdout
+        return subprocess.run([str(binary), "--gtest_list_tests", *extra], capture_output=True, text=True,
+                              timeout=60, check=True).stdout
     except FileNotFoundError:
         raise ConformError(binary, "scenario program not built (./conform build)") from None
     except subprocess.CalledProcessError as e:
         raise ConformError(binary, f"--gtest_list_tests failed with exit {e.returncode}") from None
+
+
+def list_scenarios(binary):
+    out = _run_list(binary)
     try:
         return parse_gtest_list(out)
     except ValueError as e:
@@ -98,3 +127,15 @@ def what_it_said(log_text, lines=8):
     if not out:
         out = [line for line in log_text.strip().splitlines()][-lines:]
     return "\n".join(out[-lines:])
+
+
+def scenario_sources(binary, root):
+    """Where each scenario is defined, for links from the matrix to the code."""
+    with tempfile.TemporaryDirectory(prefix="afunix-list-") as tmp:
+        listing = Path(tmp) / "tests.json"
+        _run_list(binary, f"--gtest_output=json:{listing}")
+        try:
+            doc = json.loads(listing.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConformError(binary, f"--gtest_output=json gave no usable test list: {e}") from None
+    return parse_gtest_json_list(doc, root)
