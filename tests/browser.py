@@ -49,3 +49,31 @@ def chromium(width=1280, height=900):
 
 def page_height(driver):
     return driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+
+
+def screenshots(results, docs, open_cell):
+    """docs/matrix-overview.png and docs/matrix-diff.png from a results directory, at 1280 px.
+    open_cell: 'backend:scenario' whose diff the second one shows."""
+    import time
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    page = (Path(results) / "index.html").resolve().as_uri()
+    with chromium(1280, 1500) as d:
+        d.get(page)
+        d.save_screenshot(str(Path(docs) / "matrix-overview.png"))
+    with chromium(1280, 1000) as d:
+        backend, scenario = open_cell.split(":", 1)
+        area = scenario.split(".", 1)[0].split("/")[-1]
+        d.get(page + f"#explore?area={area}&status=deviating&open={open_cell}")
+        WebDriverWait(d, 30).until(lambda x: x.find_element(By.ID, "detail").get_attribute("data-loaded"))
+        d.execute_script("document.getElementById('detail').closest('tr').previousElementSibling"
+                         ".scrollIntoView({block: 'start'}); window.scrollBy(0, -60)")
+        time.sleep(0.3)
+        d.save_screenshot(str(Path(docs) / "matrix-diff.png"))
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 4:
+        sys.exit("usage: tests/browser.py RESULTS_DIR DOCS_DIR BACKEND:SCENARIO  (writes the README's screenshots)")
+    screenshots(*sys.argv[1:])

@@ -316,7 +316,9 @@ def test_a_deviation_on_the_landing_view_opens_its_cells(driver, site):
     link = driver.find_element(by("css"), "section#deviations tbody tr td a")
     count = int(link.text)
     link.click()
-    assert not driver.find_element(by("id"), "explore").get_attribute("hidden")
+    from selenium.webdriver.support.ui import WebDriverWait
+    # The explore view opens on the hashchange event, which comes after the click returns.
+    WebDriverWait(driver, 30).until(lambda d: not d.find_element(by("id"), "explore").get_attribute("hidden"))
     assert "deviation: " in driver.find_element(by("id"), "chips").text
     assert shown_matches(driver)[0] == count
 
@@ -435,7 +437,7 @@ def test_checks_fail_on_a_broken_link(driver, broken_site):
 
 def test_checks_fail_on_a_wrong_diff(driver, broken_site):
     out, doc = broken_site
-    diffs = out / "site" / "diffs" / "1.js"
+    diffs = out / "site" / "diffs" / "1-0.js"  # fixture-emu-a, Addressing
     diffs.write_text(diffs.read_text().replace('\\"result\\": \\"EACCES\\"', '\\"result\\": \\"EPERM\\"'))
     open_page(driver, out, "#explore")
     with pytest.raises(AssertionError):

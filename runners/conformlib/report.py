@@ -219,12 +219,40 @@ def deviates(cell):
 
 
 def deviation_key(cell):
-    """What groups cells into one distinct deviation: the signature when there is one, else the
-    verdict's one-line message."""
+    """What groups cells into one distinct deviation: the signature when the run gave one, else
+    what the cause step changed (derived_signature), else the verdict's one-line message."""
     if cell.get("signature"):
         return cell["signature"]
+    derived = derived_signature(cell["diff"])
+    if derived:
+        return derived if cell["verdict"] == "FAIL" else f"{cell['verdict']}: {derived}"
     first = (cell["message"] or cell["verdict"]).splitlines()[0]
     return first if cell["status"] in first else f"{cell['status']}: {first}"
+
+
+def derived_signature(diff):
+    """'connect: result ok -> EACCES', 'getsockname: addr differs': the operation of the first
+    difference and the fields it changed, leaving out what differs from scenario to scenario (the
+    actor, the step number, addresses and data), so that one bug in a backend is one deviation."""
+    from .site import parse_diff
+    cause = parse_diff(diff)["cause"] if diff else None
+    if not cause:
+        return None
+    if cause["kind"] == "note":
+        return cause["text"]
+    if cause["kind"] == "end":
+        return f"end: {cause['observed']} instead of {cause['expected']}"
+    try:
+        exp, obs = (json.loads(cause[k]) if cause[k] not in ("", "(nothing)") else None
+                    for k in ("expected", "observed"))
+    except json.JSONDecodeError:
+        return f"{cause['op']}: differs"
+    if not isinstance(exp, dict) or not isinstance(obs, dict):
+        return f"{cause['op']}: " + ("an extra step" if exp is None else "a step missing")
+    changed = [k for k in dict.fromkeys([*exp, *obs]) if k != "op" and exp.get(k) != obs.get(k)]
+    return f"{cause['op']}: " + ", ".join(
+        f"result {exp.get('result')} -> {obs.get('result')}" if k == "result" and isinstance(obs.get(k), str)
+        else f"{k} differs" for k in changed)
 
 
 @dataclass
@@ -254,6 +282,7 @@ class Report:
         for s in self.scenarios:
             self.areas[area_of(s)].append(s)
         self.sources = {c["scenario"]: c["source"] for c in self.rows if c.get("source")}
+        self._deviations = {}
         self.oracle = next((b for b in self.backends if self.meta[b].get("kind") == "oracle"), None)
 
     # -- figures --
@@ -281,6 +310,11 @@ class Report:
     def deviations(self, backend):
         """Distinct deviations of a backend, largest first: results.json's own grouping when the run
         made one, else cells grouped by deviation_key."""
+        if backend not in self._deviations:
+            self._deviations[backend] = self._group_deviations(backend)
+        return self._deviations[backend]
+
+    def _group_deviations(self, backend):
         given = (self.doc.get("deviations") or {}).get(backend)
         if given is not None:
             devs = [Deviation(d.get("signature") or "?", d.get("count", len(d.get("scenarios", []))),
@@ -429,8 +463,9 @@ def deviations_section(rep, limit):
         tables.append(Table(["cells", "deviation", "finding", "scenarios"], rows,
                             caption=f"{b}: {len(devs)} distinct deviations in "
                                     f"{sum(d.count for d in devs)} cells", more=more))
-    intro = ("Cells that deviate from Linux, grouped by what went wrong (the signature, or the first line "
-             "of the verdict), largest first, with the finding that tracks each when there is one.")
+    intro = ("Cells that deviate from Linux, grouped by what went wrong (the run's signature, else the "
+             "operation of the first difference and what it changed), largest first, with the finding that "
+             "tracks each when there is one. Each links to its cells in the explore view.")
     return Section("deviations", "Distinct deviations", intro, tables)
 
 
@@ -650,8 +685,11 @@ def _html_cell(c, header=False):
     return f"<{tag}{attrs}>{text}</{tag}>"
 
 
-def html_sections(sections):
+def html_sections(sections, contents=False):
     out = []
+    if contents:
+        out.append("<nav class='contents' aria-label='Sections'>" + " ".join(
+            f"<a href='#{html.escape(s.id)}'>{html.escape(s.title)}</a>" for s in sections) + "</nav>")
     for s in sections:
         out.append(f"<section id='{html.escape(s.id)}' aria-labelledby='h-{html.escape(s.id)}'>"
                    f"<h2 id='h-{html.escape(s.id)}'>{html.escape(s.title)}</h2>")
@@ -695,7 +733,7 @@ def write_matrix(out_dir, doc):
     (out_dir / "matrix.md").write_text(matrix_markdown(doc) + "\n")
     (out_dir / "matrix-grid.md").write_text(grid_markdown(doc) + "\n")
     rep = Report(doc)
-    site.write_site(out_dir, rep, html_sections(landing_sections(rep, HTML_DEVIATIONS)),
+    site.write_site(out_dir, rep, html_sections(landing_sections(rep, HTML_DEVIATIONS), contents=True),
                     partial_line(rep), source_base(out_dir))
 
 

@@ -3,8 +3,9 @@
 It works from a file:// URL and from any static host, offline, with no external assets. The
 landing view is pre-rendered HTML (report.py's sections, the same ones matrix.md shows). The explore
 view is rendered in the browser, on demand, from site/data.js: the grid as compact JSON (one status
-letter per cell, a small record for each cell that has more to say), loaded once. Each backend's
-diffs are in site/diffs/<n>.js, loaded the first time one of its cells is opened. Data comes as
+letter per cell, a small record for each cell that has more to say), loaded once. The diffs of one
+backend in one area are in site/diffs/<backend>-<area>.js (indices into data.js's lists), loaded the
+first time one of those cells is opened. Data comes as
 scripts, not fetched JSON, because browsers refuse fetch() from file:// pages.
 """
 
@@ -154,13 +155,13 @@ def cell_links(rep, cell, out_dir, base):
 
 def cell_detail(rep, cell, out_dir, base):
     d = {"message": cell["message"], "verdict": cell["verdict"], "status": cell["status"],
-         "diff": parse_diff(cell["diff"]), "raw": cell["diff"], "links": cell_links(rep, cell, out_dir, base)}
+         "diff": parse_diff(cell["diff"]), "links": cell_links(rep, cell, out_dir, base)}
     for key in ("evidence", "signature", "finding", "change", "left_behind"):
         if cell.get(key):
             d[key] = cell[key]
     if cell["attempts"]:
         d["attempts"] = [{"verdict": a.get("verdict", "?"), "message": a.get("message", ""),
-                          "diff": parse_diff(a.get("diff", "")), "raw": a.get("diff", ""),
+                          "diff": parse_diff(a.get("diff", "")),
                           "trace": a.get("trace") if a.get("trace") and _link(out_dir, a["trace"]) else None}
                          for a in cell["attempts"]]
     return d
@@ -181,7 +182,7 @@ def grid_data(rep, out_dir, base):
     data = {"schema": 1, "statuses": CODES, "areas": areas,
             "scenarios": [[s, area_index[area_of(s)], rep.sources.get(s, "")] for s in rep.scenarios],
             "backends": [], "cells": [], "extra": [], "deviations": [], "oracle": None, "base": base}
-    details = []
+    details = []  # per backend, per area: {scenario index: detail}
     for bi, b in enumerate(rep.backends):
         meta = rep.meta[b]
         data["backends"].append({"name": b, "kind": meta.get("kind", ""), "description": meta.get("description", ""),
@@ -199,7 +200,7 @@ def grid_data(rep, out_dir, base):
                 # [verdict letter, unexpected, change, message] for filters and hover text.
                 extra[si] = [CODES.get(cell["verdict"], "E"), 1 if cell["unexpected"] else 0,
                              cell["change"] or "", strings(cell["message"].splitlines()[0] if cell["message"] else "")]
-                detail[si] = cell_detail(rep, cell, out_dir, base)
+                detail.setdefault(area_index[area_of(s)], {})[si] = cell_detail(rep, cell, out_dir, base)
         data["cells"].append("".join(codes))
         data["extra"].append(extra)
         data["deviations"].append([{"signature": d.signature, "count": d.count, "finding": d.finding,
@@ -228,8 +229,9 @@ def write_site(out_dir, rep, landing_html, partial, base):
         shutil.copyfile(ASSETS / asset, site / asset)
     data, details = grid_data(rep, out_dir, base)
     (site / "data.js").write_text(_script("afunixData", data))
-    for bi, detail in enumerate(details):
-        (site / "diffs" / f"{bi}.js").write_text(_script("afunixDetails", bi, detail))
+    for bi, by_area in enumerate(details):
+        for ai, detail in by_area.items():
+            (site / "diffs" / f"{bi}-{ai}.js").write_text(_script("afunixDetails", bi, ai, detail))
     from ..report import inline_html
     page = (ASSETS / "index.html").read_text()
     info = rep.info

@@ -1,6 +1,7 @@
 // The explore view of the AF_UNIX conformance matrix: filters over every scenario x backend cell,
 // and a cell's diff opened inline. Data: site/data.js calls afunixData() once; a backend's diffs
-// come from site/diffs/<n>.js (afunixDetails), loaded the first time one of its cells is opened.
+// in an area come from site/diffs/<backend>-<area>.js (afunixDetails), loaded the first time one of
+// those cells is opened.
 // No library, no network: the page works from file:// and any static host.
 "use strict";
 
@@ -8,8 +9,8 @@ var D = null;                 // the grid (see runners/conformlib/site/__init__.
 var LETTER = {};              // status letter -> status name
 var deviationOf = [];         // per backend: scenario index -> its deviation's signature
 var order = [];               // scenario indices, area by area
-var details = {};             // backend index -> {scenario index: detail}
-var waiting = {};             // backend index -> callbacks waiting for its details
+var details = {};             // "backend-area" -> {scenario index: detail}
+var waiting = {};             // "backend-area" -> callbacks waiting for those details
 var PAGE = 200;               // rows rendered at a time
 var shown = PAGE;
 var state = null;
@@ -45,20 +46,22 @@ function afunixData(data) {
   route();
   document.documentElement.setAttribute("data-ready", "1");
   window.afunixReadyAt = performance.now();
+  requestAnimationFrame(function () { setTimeout(function () { window.afunixPaintedAt = performance.now(); }, 0); });
 }
 
-function afunixDetails(bi, d) {
-  details[bi] = d;
-  (waiting[bi] || []).forEach(function (f) { f(); });
-  delete waiting[bi];
+function afunixDetails(bi, ai, d) {
+  var key = bi + "-" + ai;
+  details[key] = d;
+  (waiting[key] || []).forEach(function (f) { f(); });
+  delete waiting[key];
 }
 
-function withDetails(bi, done, failed) {
-  if (details[bi]) return done();
-  if (waiting[bi]) return waiting[bi].push(done);
-  waiting[bi] = [done];
-  var s = el("script", {src: "site/diffs/" + bi + ".js"});
-  s.onerror = function () { delete waiting[bi]; failed(); };
+function withDetails(key, done, failed) {
+  if (details[key]) return done();
+  if (waiting[key]) return waiting[key].push(done);
+  waiting[key] = [done];
+  var s = el("script", {src: "site/diffs/" + key + ".js"});
+  s.onerror = function () { delete waiting[key]; failed(); };
   document.body.appendChild(s);
 }
 
@@ -338,10 +341,10 @@ function toggle(td) {
   var cols = td.parentNode.children.length;
   var row = el("tr", {cls: "detail-row"}, [el("td", {colspan: cols}, [box])]);
   td.parentNode.parentNode.insertBefore(row, td.parentNode.nextSibling);
-  var c = cell(bi, si);
-  function show() { if (openKey === key) fill(box, bi, si, c, c.extra ? details[bi][si] : null); }
+  var c = cell(bi, si), file = bi + "-" + D.scenarios[si][1];
+  function show() { if (openKey === key) fill(box, bi, si, c, c.extra ? details[file][si] : null); }
   if (!c.extra) return show();
-  withDetails(bi, show, function () { box.textContent = "Could not load site/diffs/" + bi + ".js."; });
+  withDetails(file, show, function () { box.textContent = "Could not load site/diffs/" + file + ".js."; });
 }
 
 function openByKey(key) {
@@ -460,5 +463,4 @@ function fill(box, bi, si, c, d) {
     box.appendChild(el("ul", {}, d.left_behind.map(function (p) { return el("li", {text: p}); })));
   }
   box.appendChild(linkList(d.links));
-  if (d.raw) box.appendChild(el("details", {}, [el("summary", {text: "the diff as text"}), el("pre", {text: d.raw})]));
 }
