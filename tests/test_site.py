@@ -273,6 +273,12 @@ def test_landing_view_shows_what_results_json_says(driver, site):
     assert "/tmp/afunix-left.sock" in driver.find_element(by("id"), "left-behind").text
     finding = driver.find_element(by("css"), "section#deviations a[href^='https:']")
     assert finding.text == site_report.FINDING["id"] and finding.get_attribute("href") == site_report.FINDING["url"]
+    triaged = next(a for a in driver.find_elements(by("css"), "section#deviations a")
+                   if a.text.startswith(site_report.TRIAGED["id"]))
+    assert triaged.text == site_report.TRIAGED["id"] + " " + site_report.TRIAGED["title"]
+    assert Path(unquote(urlparse(triaged.get_attribute("href")).path)) == ROOT / site_report.TRIAGED["url"]
+    statuses = table(driver, "deviations")["4"]["statuses"]  # emu-a's largest deviation
+    assert statuses == "2 FAIL, 2 XFAIL"
     check_links(driver, out, driver.find_element(by("id"), "overview"))
 
 

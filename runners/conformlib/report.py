@@ -261,13 +261,15 @@ class Deviation:
     count: int
     finding: dict = None
     scenarios: list = field(default_factory=list)
+    statuses: dict = field(default_factory=dict)  # status -> cells, when the run says
 
 
 class Report:
     """results.json, indexed and summarised for every renderer."""
 
-    def __init__(self, doc):
+    def __init__(self, doc, base="."):
         self.doc = doc
+        self.base = base  # where the suite's own files are, for links (source_base)
         self.info = doc.get("run_info") or {}
         self.rows = [normalise(r) for r in doc.get("results", [])]
         self.cells = {(c["backend"], c["scenario"]): c for c in self.rows}
@@ -318,7 +320,8 @@ class Report:
         given = (self.doc.get("deviations") or {}).get(backend)
         if given is not None:
             devs = [Deviation(d.get("signature") or "?", d.get("count", len(d.get("scenarios", []))),
-                              d.get("finding"), list(d.get("scenarios", []))) for d in given]
+                              d.get("finding"), list(d.get("scenarios", [])), dict(d.get("statuses") or {}))
+                    for d in given]
         else:
             groups = {}
             for c in self.rows:
@@ -342,6 +345,11 @@ class Report:
         """(scenario, kind) for the Security section: attacks, then the same-user controls."""
         sec = self.info.get("security") or {}
         return [(s, kind) for kind in ("attacks", "controls") for s in sec.get(kind, [])]
+
+    def finding_href(self, finding):
+        """A finding's URL; one relative to the project (docs/triage/...) made relative to the page."""
+        url = (finding or {}).get("url") or ""
+        return url if not url or re.match(r"^[a-z]+:", url) else f"{self.base}/{url}"
 
     def backend_version(self, backend):
         m = self.meta.get(backend, {})
@@ -451,16 +459,22 @@ def deviations_section(rep, limit):
         devs = rep.deviations(b)
         if not devs:
             continue
+        with_statuses = any(d.statuses for d in devs)
         rows = []
         for d in devs[:limit]:
-            finding = (Cell(d.finding.get("id", "finding"), href=d.finding.get("url")) if d.finding else "")
+            finding = ""
+            if d.finding:
+                text = d.finding.get("id", "finding") + (f" {d.finding['title']}" if d.finding.get("title") else "")
+                finding = Cell(text, href=rep.finding_href(d.finding) or None)
             example = d.scenarios[0] if d.scenarios else ""
             rows.append([Cell(str(d.count), explore={"backend": b, "deviation": d.signature}),
-                         Cell(d.signature, explore={"backend": b, "deviation": d.signature}), finding,
-                         example + (f" and {len(d.scenarios) - 1} more" if len(d.scenarios) > 1 else "")])
+                         Cell(d.signature, explore={"backend": b, "deviation": d.signature})]
+                        + ([", ".join(f"{n} {st}" for st, n in sorted(d.statuses.items()))] if with_statuses else [])
+                        + [finding, example + (f" and {len(d.scenarios) - 1} more" if len(d.scenarios) > 1 else "")])
         more = (f"{len(devs) - limit} smaller deviations not listed: see the explore view or matrix-grid.md"
                 if len(devs) > limit else None)
-        tables.append(Table(["cells", "deviation", "finding", "scenarios"], rows,
+        tables.append(Table(["cells", "deviation"] + (["statuses"] if with_statuses else []) + ["finding", "scenarios"],
+                            rows,
                             caption=f"{b}: {len(devs)} distinct deviations in "
                                     f"{sum(d.count for d in devs)} cells", more=more))
     intro = ("Cells that deviate from Linux, grouped by what went wrong (the run's signature, else the "
@@ -637,9 +651,9 @@ def markdown(sections, level=2):
     return out
 
 
-def matrix_markdown(doc):
+def matrix_markdown(doc, base="."):
     """matrix.md: what fits a CI summary. The full grid is matrix-grid.md."""
-    rep = Report(doc)
+    rep = Report(doc, base)
     out = ["# AF_UNIX conformance matrix", ""]
     if partial_line(rep):
         out += [partial_line(rep), ""]
@@ -730,11 +744,12 @@ def source_base(out_dir):
 def write_matrix(out_dir, doc):
     from . import site
     out_dir = Path(out_dir)
-    (out_dir / "matrix.md").write_text(matrix_markdown(doc) + "\n")
+    base = source_base(out_dir)
+    (out_dir / "matrix.md").write_text(matrix_markdown(doc, base) + "\n")
     (out_dir / "matrix-grid.md").write_text(grid_markdown(doc) + "\n")
-    rep = Report(doc)
+    rep = Report(doc, base)
     site.write_site(out_dir, rep, html_sections(landing_sections(rep, HTML_DEVIATIONS), contents=True),
-                    partial_line(rep), source_base(out_dir))
+                    partial_line(rep), base)
 
 
 def summary_table(doc):

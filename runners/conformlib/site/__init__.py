@@ -156,9 +156,11 @@ def cell_links(rep, cell, out_dir, base):
 def cell_detail(rep, cell, out_dir, base):
     d = {"message": cell["message"], "verdict": cell["verdict"], "status": cell["status"],
          "diff": parse_diff(cell["diff"]), "links": cell_links(rep, cell, out_dir, base)}
-    for key in ("evidence", "signature", "finding", "change", "left_behind"):
+    for key in ("evidence", "signature", "change", "left_behind", "reason"):
         if cell.get(key):
             d[key] = cell[key]
+    if cell.get("finding"):
+        d["finding"] = dict(cell["finding"], url=rep.finding_href(cell["finding"]))
     if cell["attempts"]:
         d["attempts"] = [{"verdict": a.get("verdict", "?"), "message": a.get("message", ""),
                           "diff": parse_diff(a.get("diff", "")),

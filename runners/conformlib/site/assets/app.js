@@ -448,7 +448,9 @@ function fill(box, bi, si, c, d) {
   }
   if (d.diff.cause) box.appendChild(el("p", {cls: "cause", id: "cause"}, [el("span", {cls: "tag cause", text: "cause"}), " " + causeText(d.diff.cause)]));
   if (d.message) box.appendChild(el("p", {cls: "message", id: "message", text: d.message}));
-  if (d.finding) box.appendChild(el("p", {}, ["Finding: ", d.finding.url ? el("a", {href: d.finding.url, text: d.finding.id}) : d.finding.id]));
+  if (d.finding) box.appendChild(el("p", {}, ["Finding: ", d.finding.url ? el("a", {href: d.finding.url, text: d.finding.id}) : d.finding.id,
+                                              d.finding.title ? " " + d.finding.title : ""]));
+  if (d.reason) box.appendChild(el("p", {text: "Reason: " + d.reason}));
   if (d.signature) box.appendChild(el("p", {text: "Signature: " + d.signature}));
   diffBlocks(box, d.diff);
   if (d.evidence) { box.appendChild(el("h4", {text: "evidence (the attackers' observations, not judged)"})); box.appendChild(el("pre", {text: d.evidence})); }
