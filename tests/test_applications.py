@@ -153,7 +153,8 @@ def test_the_matrix_shows_applications_beside_the_scenarios_that_explain_them(tm
     md = report.matrix_markdown(doc)
     assert "## Applications" in md
     assert "| postfix | works | insecure (nobody refused at private/local) |" in md
-    assert "Related scenarios: Permissions 1 deviating (Private/stream)" in md
+    assert "| postfix | emu | insecure | nobody refused at private/local | nobody refused at private/local: connected " \
+           "| Permissions 1 deviating (Private/stream) |" in md
     html = report.matrix_html(doc)
     assert "id='applications'" in html and "insecure (nobody refused at private/local)" in html
 

@@ -266,7 +266,8 @@ def test_landing_view_shows_what_results_json_says(driver, site):
     assert security["PrivateServerUnreachable"][B] == "held"
     assert security["OwnerStillReachesPrivateServer (control)"][A] == "works"
     apps = table(driver, "applications")
-    assert apps["ssh-agent"][A] == "insecure" and apps["socat"][B] == "broken" and apps["ssh-agent"][B] == "-"
+    assert apps["ssh-agent"][A] == "insecure (connect as stranger)" and apps["socat"][B] == "broken (peercred)"
+    assert apps["ssh-agent"][B] == "-" and apps["socat"][A] == "works"
     changes = table(driver, "changes")
     for kind in report.CHANGES:
         assert changes[A][kind] == str(sum(r.get("change") == kind for r in doc["results"] if r["backend"] == A))

@@ -24,7 +24,7 @@ def test_matrix_md_fits_a_ci_summary_and_the_grid_has_every_cell(tmp_path):
     grid = (tmp_path / "matrix-grid.md").read_text()
     for r in doc["results"][::97]:
         line = next(l for l in grid.splitlines() if l.startswith(f"| {r['scenario'].split('.', 1)[1]} |"))
-        assert f"[{r['verdict']}]({r['detail']})" in line
+        assert f"[{report.cell_label(report.normalise(r))}]({r['detail']})" in line
     assert grid.count("](diffs/") == len(doc["results"])
 
 

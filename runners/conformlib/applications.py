@@ -745,66 +745,6 @@ def _related_summary(row, limit=3):
                      + (", ..." if len(v) > limit else "") + ")" for a, v in sorted(by_area.items()))
 
 
-def applications_markdown(doc, backends):
-    table = application_rows(doc)
-    if not table:
-        return []
-    out = ["", "## Applications (program x backend)", "", LEGEND, "",
-           "| application | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
-    for app in sorted(table):
-        cells = []
-        for b in backends:
-            row = table[app].get(b)
-            cells.append(row["verdict"] + (f" ({row['failed_step']})" if row and row.get("failed_step") else "")
-                         if row else "-")
-        out.append(f"| {app} | " + " | ".join(cells) + " |")
-    notes = []
-    for app in sorted(table):
-        for b in backends:
-            row = table[app].get(b)
-            if row and row["verdict"] not in ("works",):
-                line = f"- **{app} on {b}**: {row['verdict']}: {row.get('reason', '').splitlines()[0] if row.get('reason') else ''}"
-                rel = _related_summary(row)
-                if rel:
-                    line += f" Related scenarios: {rel}."
-                notes.append(line)
-    if notes:
-        out += [""] + notes
-    return out
-
-
-def applications_html(doc, backends):
-    import html
-    table = application_rows(doc)
-    if not table:
-        return []
-    e = html.escape
-    css = {"works": "PASS", "broken": "FAIL", "insecure": "CRASH", "UNSUPPORTED": "UNSUPPORTED", "ERROR": "ERROR"}
-    out = ["<h2 id='applications'>Applications (program &times; backend)</h2>",
-           "<p>" + e(LEGEND).replace("*works*", "<em>works</em>").replace("*broken*", "<em>broken</em>")
-           .replace("*insecure*", "<em>insecure</em>") + "</p>",
-           "<table><tr><th>application</th>" + "".join(f"<th>{e(b)}</th>" for b in backends) + "</tr>"]
-    for app in sorted(table):
-        cells = []
-        for b in backends:
-            row = table[app].get(b)
-            if not row:
-                cells.append("<td>-</td>")
-                continue
-            title = row.get("reason", "")
-            rel = _related_summary(row)
-            if rel:
-                title += "\nrelated scenarios: " + rel
-            label = row["verdict"] + (f" ({row['failed_step']})" if row.get("failed_step") else "")
-            cells.append(f"<td class='{css.get(row['verdict'], '')}' title='{e(title, quote=True)}'>"
-                         f"<details><summary>{e(label)}</summary><pre>{e(row.get('reason', ''))}"
-                         + (f"\n\nrelated scenarios: {e(rel)}" if rel else "")
-                         + f"\n\n{e(row.get('evidence', ''))}</pre></details></td>")
-        out.append(f"<tr><td>{e(app)}</td>" + "".join(cells) + "</tr>")
-    out.append("</table>")
-    return out
-
-
 def write_into(results_json, rows):
     """Adds the applications to a results.json (replacing earlier rows of the same cells)."""
     doc = json.loads(Path(results_json).read_text())

@@ -19,20 +19,24 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import coverage, traces
+from . import applications as applications_mod
+from . import coverage, junit, traces, verdicts
+from .annotate import annotate
 from .errors import ConformError
-from .execute import VERDICTS
 from .scenarios import SECURITY_AREA, area_of  # noqa: F401 (SECURITY_AREA: for renderers)
+from .verdicts import SCORE_FORMULA, STATUS_NAMES, VERDICT_NAMES
 
 SCHEMA = 1
 SECURITY_WORDS = {"attacks": {"PASS": "held", "FAIL": "breached"},
                   "controls": {"PASS": "works", "FAIL": "broken"}}
-SCORE_FORMULA = "PASS / (scenarios - UNSUPPORTED)"
-# Statuses after expectations (a verdict compared with what was expected of the backend), in the
-# order they are shown. Without expectations a cell's status is its verdict.
-STATUSES = ("PASS", "XFAIL", "XPASS", "FAIL", "FLAKY", "UNSUPPORTED", "TIMEOUT", "CRASH", "ERROR")
-UNEXPECTED_STATUSES = {"XPASS", "FAIL", "FLAKY", "TIMEOUT", "CRASH", "ERROR"}
+# Verdicts (the runner's, against the oracle) and statuses (a verdict read against the backend's
+# expectation file) are defined in verdicts.py; without expectations a cell's status is its verdict.
+VERDICTS = VERDICT_NAMES
+STATUSES = STATUS_NAMES
+UNEXPECTED_STATUSES = {name for name in STATUS_NAMES if verdicts.is_unexpected(name)}
 CHANGES = ("regressed", "fixed", "changed", "new")
+# A cell's mark for how it changed since the previous run (beside its status word).
+CHANGE_MARKS = {"regressed": "▼", "fixed": "▲", "changed": "Δ", "new": "+"}
 APPLICATION_VERDICTS = ("works", "broken", "insecure", "UNSUPPORTED", "ERROR")
 # Optional per-result fields copied from a Result when it has them (added by other parts of the suite).
 OPTIONAL_RESULT_FIELDS = ("status", "unexpected", "signature", "finding", "change", "attempts", "left_behind")
@@ -66,8 +70,9 @@ def _result_row(r, sources):
     return row
 
 
-def _write_cells(out_dir, results, backends, sources=None):
-    """Writes one detail file per cell; returns the results.json rows."""
+def _write_cells(out_dir, results, backends, sources=None, observed=None):
+    """Writes one detail file per cell; returns the results.json rows. observed collects the
+    cells' traces (for their signatures) when given."""
     rows = []
     for r in results:
         rel = cell_file(r.backend, r.scenario)
@@ -80,32 +85,75 @@ def _write_cells(out_dir, results, backends, sources=None):
         rows.append(_result_row(r, sources))
         if r.run:
             backends[r.backend].setdefault("run_info", r.run)
+        if observed is not None and r.trace and "actors" in r.trace:
+            observed[(r.backend, r.scenario)] = r.trace
     return rows
 
 
-def save(out_dir, doc):
-    """Writes results.json and everything rendered from it (after a change to doc)."""
+_DETAIL_KEYS = ("status: ", "signature: ", "expected signature: ", "finding: ", "reason: ", "change: ")
+
+
+def _detail_header(out_dir, row):
+    """Puts the cell's status, signature and finding under the first line of its detail file."""
+    path = out_dir / row["detail"]
+    if not path.exists():
+        return
+    lines = path.read_text().split("\n")
+    rest = lines[1:]
+    while rest and rest[0].startswith(_DETAIL_KEYS):
+        rest.pop(0)
+    head = []
+    if row.get("status") and row["status"] != row["verdict"] or row.get("unexpected"):
+        head.append(f"status: {row['status']}" + (" (unexpected)" if row.get("unexpected") else " (expected)"))
+    if row.get("signature"):
+        head.append(f"signature: {row['signature']}")
+    sigs = (row.get("expectation") or {}).get("signatures")
+    if sigs and row.get("status") == "FAIL":
+        head.append("expected signature: " + " | ".join(sigs))
+    if row.get("finding"):
+        head.append(f"finding: {row['finding']['id']} ({row['finding']['url']})")
+    if row.get("reason"):
+        head.append(f"reason: {row['reason']}")
+    if row.get("change"):
+        head.append(f"change: {row['change']} since the previous run")
+    path.write_text("\n".join(lines[:1] + head + rest))
+
+
+def save(out_dir, doc, observed=None, judge=True):
+    """Writes results.json and everything rendered from it (after a change to doc). judge: first
+    give every cell its signature, its status against the expectation files, the distinct
+    deviations and the comparison with the previous run (annotate.py); False renders doc exactly
+    as it is (constructed fixtures)."""
     out_dir = Path(out_dir)
     doc["results"].sort(key=lambda x: (x["backend"], x["scenario"]))
+    if judge:
+        annotate(doc, out_dir, observed)
+    doc["score_formula"] = SCORE_FORMULA
+    for row in doc["results"]:
+        if row.get("detail"):
+            _detail_header(out_dir, row)
     # Atomically: a run killed while writing leaves the previous results.json or the new one, never half.
     tmp = out_dir / f".results.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     os.replace(tmp, out_dir / "results.json")
     write_matrix(out_dir, doc)
+    junit.write(out_dir, doc)
     return doc
 
 
-def write_results(out_dir, run_info, backends, scenarios, results, partial_reason=None, sources=None):
+def write_results(out_dir, run_info, backends, scenarios, results, partial_reason=None, sources=None,
+                  judge=True):
     """backends: name -> dict(description, kind, available, reason); results: list of Result.
     partial_reason: why the run did not finish (then "partial" is true), or None.
-    sources: scenario -> "file:line" (scenarios.scenario_sources)."""
+    sources: scenario -> "file:line" (scenarios.scenario_sources). judge: see save()."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = _write_cells(out_dir, results, backends, sources)
+    observed = {}
+    rows = _write_cells(out_dir, results, backends, sources, observed)
     doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
            "partial": partial_reason is not None, "partial_reason": partial_reason,
            "scenarios": list(scenarios), "backends": backends, "results": rows}
-    return save(out_dir, doc)
+    return save(out_dir, doc, observed, judge)
 
 
 def add_backend(out_dir, name, info, results):
@@ -115,8 +163,9 @@ def add_backend(out_dir, name, info, results):
     doc["backends"][name] = info
     doc["results"] = [r for r in doc["results"] if r["backend"] != name]
     sources = {r["scenario"]: r["source"] for r in doc["results"] if r.get("source")}
-    doc["results"] += _write_cells(out_dir, results, doc["backends"], sources)
-    return save(out_dir, doc)
+    observed = {}
+    doc["results"] += _write_cells(out_dir, results, doc["backends"], sources, observed)
+    return save(out_dir, doc, observed)
 
 
 def write_coverage(out_dir, scenarios, coverage_file):
@@ -186,8 +235,8 @@ def validate_results(doc, where):
             bad(f"result {i} must be an object with backend, scenario and verdict strings")
         if r["backend"] not in backends:
             bad(f"result {i} is for backend '{r['backend']}', which 'backends' does not list")
-        if r["verdict"] not in VERDICTS:
-            bad(f"result {i} has verdict '{r['verdict']}', not one of {', '.join(VERDICTS)}")
+        if r["verdict"] not in VERDICT_NAMES:
+            bad(f"result {i} has verdict '{r['verdict']}', not one of {', '.join(VERDICT_NAMES)}")
     return doc
 
 
@@ -404,7 +453,7 @@ def run_line(rep):
     oracle = info.get("oracle") or {}
     return (f"Suite revision {info.get('suite_revision')}, run {info.get('started')}. "
             f"Oracle: Linux {oracle.get('kernel')} ({oracle.get('machine')}). "
-            f"Score = {SCORE_FORMULA}; UNSUPPORTED never counts as a failure.")
+            f"{SCORE_FORMULA[0].upper() + SCORE_FORMULA[1:]}; UNSUPPORTED never counts as a failure.")
 
 
 def partial_line(rep):
@@ -530,7 +579,8 @@ def applications_section(rep):
             why = "; ".join(x for x in (a.get("reason"), a.get("failed_step") and f"failed step: {a['failed_step']}")
                             if x)
             related = a.get("related") or []
-            row.append(Cell(a.get("verdict", "?"), status=APPLICATION_STATUS.get(a.get("verdict")), title=why or None,
+            word = a.get("verdict", "?") + (f" ({a['failed_step']})" if a.get("failed_step") else "")
+            row.append(Cell(word, status=APPLICATION_STATUS.get(a.get("verdict")), title=why or None,
                             explore={"backend": b, "scenarios": ",".join(related)} if related else None))
         rows.append(row)
     notes = []
@@ -538,13 +588,12 @@ def applications_section(rep):
         if a.get("verdict") != "works" and (a.get("reason") or a.get("failed_step")):
             notes.append([a.get("application", "?"), a.get("backend", "?"), Cell(a.get("verdict", "?"),
                           status=APPLICATION_STATUS.get(a.get("verdict"))), a.get("failed_step") or "",
-                          a.get("reason") or "", ", ".join(a.get("related") or [])])
+                          (a.get("reason") or "").split("\n")[0], applications_mod._related_summary(a)])
     tables = [Table(["application"] + backends, rows)]
     if notes:
         tables.append(Table(["application", "backend", "verdict", "failed step", "reason", "related scenarios"],
                             notes, caption="Why, where an application does not simply work"))
-    return Section("applications", "Applications", "Real programs from Debian carried over each backend: "
-                   "*works*, *broken* (it fails), *insecure* (it works but lets another user in).", tables)
+    return Section("applications", "Applications (program x backend)", applications_mod.LEGEND, tables)
 
 
 def changes_section(rep):
@@ -553,20 +602,19 @@ def changes_section(rep):
     if not any_change and not comparison:
         return Section("changes", "Changes since the previous run",
                        "No previous run was compared with this one.")
-    intro = "Compared with the previous run"
-    if isinstance(comparison, dict):
-        said = [f"{k}: {v}" for k, v in comparison.items() if isinstance(v, (str, int, float)) and v != ""]
-        intro += " (" + "; ".join(said) + ")" if said else ""
-    intro += "."
+    intro = "Compared with the previous run" + _comparison_words(comparison) + "."
+    removed = ((comparison or {}).get("backends") or {}) if isinstance(comparison, dict) else {}
+    with_removed = any(isinstance(k, dict) and k.get("removed") for k in removed.values())
     rows, listed = [], []
     for b in rep.backends:
         ch = rep.changes(b)
         n = Counter(c for _, c in ch)
         rows.append([Cell(b, explore={"backend": b, "status": "changed"} if ch else None)]
                     + [Cell(str(n[k]), status={"regressed": "FAIL", "fixed": "PASS"}.get(k) if n[k] else None)
-                       for k in CHANGES])
+                       for k in CHANGES]
+                    + ([str(len((removed.get(b) or {}).get("removed") or []))] if with_removed else []))
         listed += [(b, s, c) for s, c in ch]
-    tables = [Table(["backend"] + list(CHANGES), rows)]
+    tables = [Table(["backend"] + list(CHANGES) + (["removed"] if with_removed else []), rows)]
     if listed:
         order = {c: i for i, c in enumerate(CHANGES)}
         listed.sort(key=lambda x: (order.get(x[2], 9), x[0], x[1]))
@@ -577,6 +625,25 @@ def changes_section(rep):
             more=f"{len(listed) - LISTED_CHANGES} more changes: filter the explore view by 'changed'"
             if len(listed) > LISTED_CHANGES else None))
     return Section("changes", "Changes since the previous run", intro, tables)
+
+
+def _comparison_words(comparison):
+    """' with run-20261201-... (revision abc, started ...); note: ...' from compare.compare's
+    document (or its error), or from any other flat comparison a run recorded."""
+    if not isinstance(comparison, dict):
+        return ""
+    if comparison.get("error"):
+        return f": {comparison['error']}"
+    prev = comparison.get("a")
+    if isinstance(prev, dict):
+        said = " ".join(x for x in (prev.get("name"), prev.get("suite_revision") and
+                                    f"(revision {prev['suite_revision']}, started {prev.get('started')})") if x)
+        notes = list(comparison.get("notes") or [])
+        if comparison.get("backends_only_in_a"):
+            notes.append("not run this time: " + ", ".join(comparison["backends_only_in_a"]))
+        return (f", {said}" if said else "") + ("; " + "; ".join(notes) if notes else "")
+    said = [f"{k}: {v}" for k, v in comparison.items() if isinstance(v, (str, int, float)) and v != ""]
+    return " (" + "; ".join(said) + ")" if said else ""
 
 
 def left_behind_section(rep):
@@ -602,6 +669,12 @@ def by_area_section(rep):
     return Section("areas", "By area (passed / applicable)", "", [Table(["area"] + rep.backends, rows)])
 
 
+def cell_label(cell):
+    """A grid cell's word: its status, with the mark of its change since the previous run."""
+    mark = CHANGE_MARKS.get(cell.get("change") or "", "")
+    return cell["status"] + (f" {mark}" if mark else "")
+
+
 def grid_sections(rep):
     out = []
     for area in sorted(rep.areas):
@@ -610,7 +683,7 @@ def grid_sections(rep):
             row = [s.split(".", 1)[1]]
             for b in rep.backends:
                 cell = rep.cells.get((b, s))
-                row.append(Cell(cell["status"], status=cell["status"], href=cell["detail"]) if cell else "-")
+                row.append(Cell(cell_label(cell), status=cell["status"], href=cell["detail"]) if cell else "-")
             rows.append(row)
         out.append(Section(f"area-{area}", area, "", [Table(["scenario"] + rep.backends, rows)]))
     return out
@@ -664,7 +737,9 @@ def matrix_markdown(doc, base="."):
 
 def grid_markdown(doc):
     rep = Report(doc)
-    out = ["# AF_UNIX conformance matrix: every scenario", "", run_line(rep), ""]
+    out = ["# AF_UNIX conformance matrix: every scenario", "", run_line(rep), "",
+           "A cell's mark says how it changed since the previous run: ▼ regressed, ▲ fixed, Δ changed "
+           "deviation, + new.", ""]
     if partial_line(rep):
         out += [partial_line(rep), ""]
     out += markdown([by_area_section(rep)]) + ["## Scenarios", ""] + markdown(grid_sections(rep), level=3)
@@ -752,17 +827,45 @@ def write_matrix(out_dir, doc):
                     partial_line(rep), base)
 
 
+def matrix_html(doc, base="."):
+    """The landing view's sections as one HTML fragment (what index.html shows above the explore view)."""
+    rep = Report(doc, base)
+    return html_sections(landing_sections(rep, HTML_DEVIATIONS), contents=True)
+
+
 def summary_table(doc):
-    """The plain-text table ./conform run prints at the end (the summary section, as text)."""
+    """The plain-text table ./conform run prints at the end (the summary section, as text), then
+    each backend's largest distinct deviations and the changes since the previous run."""
     rep = Report(doc)
-    header = f"{'backend':<26} " + " ".join(f"{v:>11}" for v in VERDICTS) + f" {'score':>6} {'unexpected':>10}"
+    short = {"UNSUPPORTED": "UNSUPP"}
+    header = (f"{'backend':<24} " + " ".join(f"{short.get(v, v):>7}" for v in STATUSES)
+              + f" {'expect':>6} {'unexp':>5} {'distinct':>8} {'score':>5}  version")
     lines = [header, "-" * len(header)]
     for b in rep.backends:
-        c = rep.counts(b)
-        lines.append(f"{b:<26} " + " ".join(f"{c[v]:>11}" for v in VERDICTS)
-                     + f" {_pct(*rep.score(b)):>6} {rep.unexpected(b):>10}")
+        c = rep.counts(b, key="status")
+        unexpected = rep.unexpected(b)
+        lines.append(f"{b:<24} " + " ".join(f"{c[v]:>7}" for v in STATUSES)
+                     + f" {sum(c.values()) - unexpected:>6} {unexpected:>5} {len(rep.deviations(b)):>8}"
+                     f" {_pct(*rep.score(b)):>5}  {rep.backend_version(b)}")
     for b in rep.unavailable:
-        lines.append(f"{b:<26} {rep.meta[b].get('reason') or 'not run'}")
+        lines.append(f"{b:<24} {rep.meta[b].get('reason') or 'not run'}")
+    lines += ["", SCORE_FORMULA + "."]
+    for b in rep.backends:
+        devs = rep.deviations(b)
+        if not devs:
+            continue
+        lines += ["", f"{b}: {sum(d.count for d in devs)} cells not PASS, {len(devs)} distinct deviations:"]
+        for d in devs[:5]:
+            lines.append(f"  {d.count:>4} x {d.signature[:110]}  [{(d.finding or {}).get('id') or 'no expectation'}]")
+        if len(devs) > 5:
+            lines.append(f"       ... {len(devs) - 5} more (matrix.md, 'Distinct deviations')")
+    comp = doc.get("comparison")
+    if isinstance(comp, dict) and comp.get("backends"):
+        lines += ["", f"since the previous run ({(comp.get('a') or {}).get('name')}):"]
+        for b, kinds in comp["backends"].items():
+            n = ", ".join(f"{len(v)} {k}" for k, v in kinds.items() if v)
+            lines.append(f"  {b}: {n or 'no change'}")
+        lines += [f"  note: {n}" for n in comp.get("notes", [])]
     if partial_line(rep):
-        lines.append(partial_line(rep).replace("**", ""))
+        lines += ["", partial_line(rep).replace("**", "")]
     return "\n".join(lines)

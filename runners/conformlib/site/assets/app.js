@@ -94,7 +94,7 @@ function buildFilters() {
   STATUS_OPTIONS.forEach(function (o) { st.appendChild(el("option", {value: o[0], text: o[1]})); });
   Object.keys(D.statuses).forEach(function (s) { st.appendChild(el("option", {value: s, text: s})); });
   st.appendChild(el("option", {value: "changed", text: "changed since the previous run"}));
-  ["regressed", "fixed", "new"].forEach(function (c) { st.appendChild(el("option", {value: "change:" + c, text: "  " + c})); });
+  ["regressed", "fixed", "changed", "new"].forEach(function (c) { st.appendChild(el("option", {value: "change:" + c, text: "  " + (c === "changed" ? "deviation changed" : c)})); });
   [area, st, $("f-native"), $("f-unexpected")].forEach(function (e) { e.addEventListener("change", changed); });
   $("f-q").addEventListener("input", changed);
   $("more").addEventListener("click", function () { shown += PAGE; render(); });
