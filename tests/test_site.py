@@ -148,24 +148,32 @@ def site_data(driver):
     return driver.execute_script("return {backends: D.backends}")
 
 
+STEP_LINE = re.compile(r"\s*step (\d+) \(([^)]*)\)( \[knock-on\])?:(?: (.*))?$")
+
+
 def first_difference(diff):
-    """The cause as the diff text says it: the first actor's first differing step."""
+    """The cause as the diff text says it: the first differing step not marked knock-on, with the
+    line saying what differs."""
     lines = diff.splitlines()
-    actor = next(i for i, l in enumerate(lines) if l.startswith("actor "))
-    head = lines[actor][len("actor "):].rstrip(":")
-    role, _, identity = head.partition(" (")
-    step = lines[actor + 1].strip()
-    m = re.match(r"step (\d+) \((.*)\):", step)
-    exp = lines[actor + 2].strip()[len("expected: "):]
-    obs = lines[actor + 3].strip()[len("observed: "):]
-    return f"actor {role} ({identity.rstrip(')')}), step {m.group(1)} ({m.group(2)}):\nexpected: {exp}\nobserved: {obs}"
+    actor = None
+    for i, line in enumerate(lines):
+        if line.startswith("actor "):
+            actor = line
+        m = STEP_LINE.match(line)
+        if m and not m.group(3):
+            break
+    role, _, identity = actor[len("actor "):].rstrip(":").partition(" (")
+    exp = lines[i + 1].strip()[len("expected: "):]
+    obs = lines[i + 2].strip()[len("observed: "):]
+    return (f"actor {role} ({identity.rstrip(')')}), step {m.group(1)} ({m.group(2)}):"
+            + (f" {m.group(4)}" if m.group(4) else "") + f"\nexpected: {exp}\nobserved: {obs}")
 
 
 def differences(diff):
     """(step, op, expected, observed) of every differing step, in order, from the text."""
     out, lines = [], diff.splitlines()
-    for i, l in enumerate(lines):
-        m = re.match(r"\s*step (\d+) \((.*)\):$", l)
+    for i, line in enumerate(lines):
+        m = STEP_LINE.match(line)
         if m:
             out.append((m.group(1), m.group(2), lines[i + 1].strip()[len("expected: "):],
                         lines[i + 2].strip()[len("observed: "):]))
@@ -197,7 +205,10 @@ def check_diff(driver, doc, backend, scenario):
             steps.append((tuple(tds[:4]), tds[4]))
     assert [s for s, _ in steps] == differences(row["diff"])
     tags = [t for _, t in steps]
-    assert tags[0] == "cause" and set(tags[1:]) <= {"knock-on", "first difference of this actor"}
+    assert tags.count("cause") == 1 and set(tags) <= {"cause", "knock-on", "first difference of this actor"}
+    # Knock-on exactly where the diff marks it (traces.diff knows what follows from what).
+    marks = [bool(m.group(3)) for m in map(STEP_LINE.match, row["diff"].splitlines()) if m]
+    assert [t == "knock-on" for t in tags] == marks
     return detail
 
 

@@ -289,8 +289,8 @@ def derived_signature(diff):
         return None
     if cause["kind"] == "note":
         return cause["text"]
-    if cause["kind"] == "end":
-        return f"end: {cause['observed']} instead of {cause['expected']}"
+    if cause["kind"] in ("end", "identity"):
+        return f"{cause['kind']}: {cause['observed']} instead of {cause['expected']}"
     try:
         exp, obs = (json.loads(cause[k]) if cause[k] not in ("", "(nothing)") else None
                     for k in ("expected", "observed"))

@@ -9,6 +9,7 @@ first time one of those cells is opened. Data comes as
 scripts, not fetched JSON, because browsers refuse fetch() from file:// pages.
 """
 
+import ast
 import html
 import json
 import os
@@ -44,10 +45,23 @@ class Strings:
 # ---- diffs as data --------------------------------------------------------------------------
 
 _ACTOR = re.compile(r"^actor (\S+)(?: \((.*)\))?:(?: (missing|unexpected))?$")
-_STEP = re.compile(r"^step (\d+) \((.*)\):$")
+# traces.diff's lines. Since the diff names its first cause, a step line ends with what differs
+# ("step 2 (connect) [knock-on]: connect(srv.sock): expected ok, observed EACCES"); older results
+# have "step 2 (connect):" alone, and no marks.
+_STEP = re.compile(r"^step (\d+) \(([^)]*)\)( \[knock-on\])?:(?: (.*))?$")
 _SIDE = re.compile(r"^(expected|observed): (.*)$")
-_END = re.compile(r"^end: expected (.*), observed (.*)$")
+_END = re.compile(r"^(end|identity)( \[knock-on\])?: expected (.*), observed (.*)$")
 _ATTEMPT = re.compile(r"^attempt (\d+):$")
+
+
+def _unquote(value):
+    """'exit 0' -> exit 0 (the diff shows an end as Python's repr of the string)."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            pass
+    return value
 
 
 def parse_diff(text):
@@ -56,9 +70,10 @@ def parse_diff(text):
     steps. Lines it does not know are kept as notes, so nothing in the text is lost.
 
     Returns {"cause": the first difference (what the verdict's message names) or None,
-             "blocks": [{"actor", "identity", "items": [{"kind": "step"|"end"|"note", ...}]}
+             "blocks": [{"actor", "identity", "items": [{"kind": "step"|"end"|"identity"|"note", ...}]}
                         | {"heading": str} | {"note": str}]}."""
     blocks, block, step = [], None, None
+    marked = False  # the diff marks knock-on differences itself (traces.diff since first_difference)
     for raw in (text or "").splitlines():
         line = raw.strip()
         if not line:
@@ -82,7 +97,9 @@ def parse_diff(text):
             continue
         m = _STEP.match(line)
         if m:
-            step = {"kind": "step", "step": int(m.group(1)), "op": m.group(2), "expected": "", "observed": ""}
+            step = {"kind": "step", "step": int(m.group(1)), "op": m.group(2), "expected": "", "observed": "",
+                    "description": m.group(4) or "", "knock_on": bool(m.group(3))}
+            marked = marked or bool(m.group(3) or m.group(4))
             block["items"].append(step)
             continue
         m = _SIDE.match(line)
@@ -91,7 +108,9 @@ def parse_diff(text):
             continue
         m = _END.match(line)
         if m:
-            block["items"].append({"kind": "end", "expected": m.group(1), "observed": m.group(2)})
+            block["items"].append({"kind": m.group(1), "expected": _unquote(m.group(3)),
+                                   "observed": _unquote(m.group(4)), "knock_on": bool(m.group(2))})
+            marked = marked or bool(m.group(2))
             step = None
             continue
         block["items"].append({"kind": "note", "text": line})
@@ -100,12 +119,16 @@ def parse_diff(text):
     for b in blocks:
         if "heading" in b:
             break  # a later attempt never names the cause of the first
-        differences = [i for i in b.get("items", []) if i["kind"] in ("step", "end")]
+        differences = [i for i in b.get("items", []) if i["kind"] in ("step", "end", "identity")]
         for n, item in enumerate(differences):
-            item["role"] = "first" if n == 0 else "knock-on"
-        if differences and cause is None:
-            cause = dict(differences[0], actor=b["actor"], identity=b["identity"])
-            differences[0]["role"] = "cause"
+            knock_on = item.pop("knock_on", False)
+            if not marked:  # an older diff: every difference after an actor's first is knock-on
+                knock_on = n > 0
+            item["role"] = "knock-on" if knock_on else "first"
+        independent = [i for i in differences if i["role"] == "first"]
+        if independent and cause is None:
+            cause = dict(independent[0], actor=b["actor"], identity=b["identity"])
+            independent[0]["role"] = "cause"
         if "note" in b and cause is None:
             cause = {"kind": "note", "text": b["note"]}
     return {"cause": cause, "blocks": blocks}

@@ -378,13 +378,13 @@ function stepsTable(block) {
   var body = el("tbody");
   block.items.forEach(function (it) {
     var tag = it.role === "cause" ? el("span", {cls: "tag cause", text: "cause"})
-            : it.role === "knock-on" ? el("span", {cls: "tag", text: "knock-on", title: "after this actor's first difference: probably a consequence of it"})
+            : it.role === "knock-on" ? el("span", {cls: "tag", text: "knock-on", title: "follows from an earlier difference: probably a consequence of it"})
             : it.role === "first" ? el("span", {cls: "tag", text: "first difference of this actor"}) : null;
     if (it.kind === "step")
       body.appendChild(el("tr", {cls: "role-" + it.role}, [el("td", {text: String(it.step)}), el("td", {text: it.op}),
         marked(it.expected, it.observed), marked(it.observed, it.expected), el("td", {}, [tag])]));
-    else if (it.kind === "end")
-      body.appendChild(el("tr", {cls: "role-" + it.role}, [el("td", {text: "end"}), el("td", {text: ""}),
+    else if (it.kind === "end" || it.kind === "identity")
+      body.appendChild(el("tr", {cls: "role-" + it.role}, [el("td", {text: it.kind}), el("td", {text: ""}),
         el("td", {text: it.expected}), el("td", {text: it.observed}), el("td", {}, [tag])]));
     else
       body.appendChild(el("tr", {}, [el("td", {colspan: 5, text: it.text})]));
@@ -416,8 +416,9 @@ function marked(line, other) {
 function causeText(c) {
   if (c.kind === "note") return c.text;
   var where = "actor " + c.actor + (c.identity ? " (" + c.identity + ")" : "") + ", "
-    + (c.kind === "end" ? "end" : "step " + c.step + " (" + c.op + ")");
-  return where + ":\nexpected: " + c.expected + "\nobserved: " + c.observed;
+    + (c.kind === "step" ? "step " + c.step + " (" + c.op + ")" : c.kind);
+  // The diff's own line for the cause (what differs, by the call's name) when it has one.
+  return where + ":" + (c.description ? " " + c.description : "") + "\nexpected: " + c.expected + "\nobserved: " + c.observed;
 }
 
 function diffBlocks(box, diff) {
