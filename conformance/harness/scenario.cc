@@ -373,6 +373,16 @@ struct Scenario::Run {
   // victim observes (a reset instead of data) for reasons that have nothing to do with the attack.
   int victims_done[2] = {-1, -1};
   bool victims_done_posted = false;
+
+  // Kills the actors still running, and says why in how they ended.
+  void kill_running(const char* why) {
+    for (Running& r : actors) {
+      if (!r.end.empty()) continue;
+      ::kill(r.pid, SIGKILL);
+      waitpid(r.pid, nullptr, 0);
+      r.end = why;
+    }
+  }
 };
 
 void Scenario::run() {
@@ -473,12 +483,7 @@ void Scenario::supervise(Run& run) {
     }
     if (all_done) break;
     if (run.unsupported) {  // the story cannot go on here: nobody waits out an event for it
-      for (Run::Running& r : run.actors) {
-        if (!r.end.empty()) continue;
-        ::kill(r.pid, SIGKILL);
-        waitpid(r.pid, nullptr, 0);
-        r.end = "killed: the scenario is unsupported here";
-      }
+      run.kill_running("killed: the scenario is unsupported here");
       break;
     }
     bool victims_running = false;
@@ -500,12 +505,7 @@ void Scenario::supervise(Run& run) {
     long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
     long left = context::scenario_timeout_ms() - elapsed;
     if (left <= 0) {
-      for (Run::Running& r : run.actors) {
-        if (!r.end.empty()) continue;
-        ::kill(r.pid, SIGKILL);
-        waitpid(r.pid, nullptr, 0);
-        r.end = "killed at the scenario deadline";
-      }
+      run.kill_running("killed at the scenario deadline");
       break;
     }
     run.children.wait(left);
