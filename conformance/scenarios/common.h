@@ -10,11 +10,14 @@
 //   ListenWithMode(a, "private/srv.sock", 0666) socket, bind, chmod, listen(5): postfix's sockets
 //   Rendezvous: a server that announces its listener and accepts whatever connection arrived by
 //   the time its client says it has tried (see below).
+//   ConnectedAcross(sc, ServiceOwner(), Stranger(), ...): a server and its client as two users,
+//   each looking at its end of the connection (below).
 #pragma once
 
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <functional>
 #include <string>
 
 #include "kinds.h"
@@ -143,5 +146,43 @@ inline int AcceptWhenReady(Actor& a, int listener) {
   a.poll(listener, POLLIN, Wait::UntilReady);
   return a.accept(listener);
 }
+
+// ---- a connection across two identities -----------------------------------------------------------
+
+// Which side of a ConnectedAcross story looks at its end last.
+enum class LooksLast { Server, Client };
+// What a side does with its end of the connection.
+using LookAt = std::function<void(Actor&, int)>;
+
+// socket, bind, chmod 0666, listen(5) on srv.sock: a service open to every user, as postfix's are.
+inline int ListenOpenToAll(Actor& a) { return ListenWithMode(a, "srv.sock", 0666); }
+
+// The story of most credential checks: the "server", as server_id, listens (ListenOpenToAll, or
+// the `listen` step given), posts "listening" and accepts its client when it arrives
+// (AcceptWhenReady); the "client", as client_id, waits for "listening" and connects to srv.sock.
+// Then each looks at its end (server_looks(a, accepted), client_looks(a, connected)), and the
+// connection stays up until both have: the side that looks last posts "checked", the other waits
+// for it. Declare the scenario's other events before calling it.
+inline void ConnectedAcross(Scenario& sc, const Identity& server_id, const Identity& client_id,
+                            LooksLast last, LookAt server_looks, LookAt client_looks,
+                            std::function<int(Actor&)> listen = ListenOpenToAll) {
+  Rendezvous rv(sc);
+  Event& checked = sc.event("checked");
+  sc.actor("server", server_id, [=, &checked](Actor& a) mutable {
+    int s = listen(a);
+    rv.ready();
+    int c = AcceptWhenReady(a, s);
+    server_looks(a, c);
+    if (last == LooksLast::Server) checked.post(); else checked.wait();
+  });
+  sc.actor("client", client_id, [=, &checked](Actor& a) mutable {
+    int s = rv.connect(a, Addr::path("srv.sock"));
+    client_looks(a, s);
+    if (last == LooksLast::Client) checked.post(); else checked.wait();
+  });
+}
+
+// Looks at nothing: the side only keeps its end open for the other.
+inline void LookAtNothing(Actor&, int) {}
 
 }  // namespace afunix

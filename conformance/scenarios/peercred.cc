@@ -16,37 +16,15 @@ using namespace afunix;
 
 TEST(Peercred, ServerSeesClientCredsAfterAccept) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& checked = sc.event("checked");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenWithMode(a, "srv.sock", 0666);
-    rv.ready();
-    int c = AcceptWhenReady(a, s);
-    a.peercred(c);
-    checked.post();
-  });
-  sc.actor("client", Stranger(), [&](Actor& a) {
-    rv.connect(a, Addr::path("srv.sock"));
-    checked.wait();
-  });
+  ConnectedAcross(sc, ServiceOwner(), Stranger(), LooksLast::Server,
+                  [](Actor& a, int c) { a.peercred(c); }, LookAtNothing);
   sc.run();
 }
 
 TEST(Peercred, ClientSeesListenerCreds) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& checked = sc.event("checked");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenWithMode(a, "srv.sock", 0666);
-    rv.ready();
-    AcceptWhenReady(a, s);
-    checked.wait();
-  });
-  sc.actor("client", Stranger(), [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("srv.sock"));
-    a.peercred(s);
-    checked.post();
-  });
+  ConnectedAcross(sc, ServiceOwner(), Stranger(), LooksLast::Client,
+                  LookAtNothing, [](Actor& a, int s) { a.peercred(s); });
   sc.run();
 }
 
@@ -72,19 +50,9 @@ TEST(Peercred, ClientSeesListenerCredsBeforeAccept) {
 
 TEST(Peercred, SameUserBothDirections) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& checked = sc.event("checked");
-  sc.actor("server", [&](Actor& a) {
-    int s = rv.listen(a, Addr::path("srv.sock"));
-    int c = AcceptWhenReady(a, s);
-    a.peercred(c);
-    checked.wait();
-  });
-  sc.actor("client", [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("srv.sock"));
-    a.peercred(s);
-    checked.post();
-  });
+  ConnectedAcross(sc, Runner(), Runner(), LooksLast::Client,
+                  [](Actor& a, int c) { a.peercred(c); }, [](Actor& a, int s) { a.peercred(s); },
+                  [](Actor& a) { return Listen(a, Addr::path("srv.sock")); });
   sc.run();
 }
 
@@ -201,21 +169,13 @@ TEST(Peercred, ClientSeesListenerCredsAfterServerExit) {
 TEST(Peercred, ClientSeesCredsAsOfListenAfterServerSetuid) {
   Scenario sc;
   sc.uses(Stranger());
-  Rendezvous rv(sc);
-  Event& checked = sc.event("checked");
-  sc.actor("server", [&](Actor& a) {
-    int s = ListenWithMode(a, "srv.sock", 0666);
-    a.become(Stranger());
-    rv.ready();
-    int c = AcceptWhenReady(a, s);
-    a.peercred(c);
-    checked.wait();
-  });
-  sc.actor("client", GroupMember(), [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("srv.sock"));
-    a.peercred(s);
-    checked.post();
-  });
+  ConnectedAcross(sc, Runner(), GroupMember(), LooksLast::Client,
+                  [](Actor& a, int c) { a.peercred(c); }, [](Actor& a, int s) { a.peercred(s); },
+                  [](Actor& a) {
+                    int s = ListenOpenToAll(a);
+                    a.become(Stranger());
+                    return s;
+                  });
   sc.run();
 }
 
@@ -223,23 +183,16 @@ TEST(Peercred, ClientSeesCredsAsOfListenAfterServerSetuid) {
 TEST(Peercred, CredsTakenAtListenNotBind) {
   Scenario sc;
   sc.uses(Stranger());
-  Rendezvous rv(sc);
-  Event& checked = sc.event("checked");
-  sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    a.chmod("srv.sock", 0666);
-    a.become(Stranger());
-    a.listen(s, 5);
-    rv.ready();
-    AcceptWhenReady(a, s);
-    checked.wait();
-  });
-  sc.actor("client", GroupMember(), [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("srv.sock"));
-    a.peercred(s);
-    checked.post();
-  });
+  ConnectedAcross(sc, Runner(), GroupMember(), LooksLast::Client,
+                  LookAtNothing, [](Actor& a, int s) { a.peercred(s); },
+                  [](Actor& a) {
+                    int s = a.socket(SOCK_STREAM);
+                    a.bind(s, Addr::path("srv.sock"));
+                    a.chmod("srv.sock", 0666);
+                    a.become(Stranger());
+                    a.listen(s, 5);
+                    return s;
+                  });
   sc.run();
 }
 
@@ -247,23 +200,16 @@ TEST(Peercred, CredsTakenAtListenNotBind) {
 TEST(Peercred, ServerSeesCredsAsOfConnectAfterClientSetuid) {
   Scenario sc;
   sc.uses(Stranger());
-  Rendezvous rv(sc);
   Event& dropped = sc.event("dropped");
-  Event& checked = sc.event("checked");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenWithMode(a, "srv.sock", 0666);
-    rv.ready();
-    int c = AcceptWhenReady(a, s);
-    dropped.wait();
-    a.peercred(c);
-    checked.post();
-  });
-  sc.actor("client", [&](Actor& a) {
-    rv.connect(a, Addr::path("srv.sock"));
-    a.become(Stranger());
-    dropped.post();
-    checked.wait();
-  });
+  ConnectedAcross(sc, ServiceOwner(), Runner(), LooksLast::Server,
+                  [&](Actor& a, int c) {
+                    dropped.wait();
+                    a.peercred(c);
+                  },
+                  [&](Actor& a, int) {
+                    a.become(Stranger());
+                    dropped.post();
+                  });
   sc.run();
 }
 
@@ -318,20 +264,11 @@ TEST_KINDS(Peercred, PeerSecurityLabel, KindsOf({SOCK_STREAM, SOCK_SEQPACKET, SO
 // SO_PEERGROUPS: the peer's supplementary groups as of connect/listen; ERANGE says how many.
 TEST(Peercred, PeerGroups) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& checked = sc.event("checked");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenWithMode(a, "srv.sock", 0666);
-    rv.ready();
-    int c = AcceptWhenReady(a, s);
-    a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS);
-    a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, 0);
-    checked.wait();
-  });
-  sc.actor("client", GroupMember(), [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("srv.sock"));
-    a.getsockopt(s, SOL_SOCKET, SO_PEERGROUPS);
-    checked.post();
-  });
+  ConnectedAcross(sc, ServiceOwner(), GroupMember(), LooksLast::Client,
+                  [](Actor& a, int c) {
+                    a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS);
+                    a.getsockopt(c, SOL_SOCKET, SO_PEERGROUPS, 0);
+                  },
+                  [](Actor& a, int s) { a.getsockopt(s, SOL_SOCKET, SO_PEERGROUPS); });
   sc.run();
 }
