@@ -8,6 +8,7 @@
 //   Bind(a, kind, "srv")                        the same, for a kind (a socketpair kind binds "srv.sock")
 //   Listen(a, kind, "srv")                      the kind's server end: Bind, then listen(5) unless datagram
 //   ListenWithMode(a, "private/srv.sock", 0666) socket, bind, chmod, listen(5): postfix's sockets
+//   ChmodSocketFile(a, kind, "srv", 0666)      chmod srv.sock, for a kind named by a file
 //   Rendezvous: a server that announces its listener and accepts whatever connection arrived by
 //   the time its client says it has tried (see below).
 //   ConnectedAcross(sc, ServiceOwner(), Stranger(), ...): a server and its client as two users,
@@ -95,6 +96,12 @@ inline Bound Listen(Actor& a, const SocketKind& kind, const std::string& name, i
   Bound b = Bind(a, kind.type, BindableNaming(kind), name);
   if (kind.connection_oriented()) a.listen(b.fd, backlog);
   return b;
+}
+
+// chmod(file, mode) when the kind names its sockets with a file ("name.sock"), to open a server to
+// other users; an abstract name has no file and no permissions, and nothing is recorded for it.
+inline void ChmodSocketFile(Actor& a, const SocketKind& kind, const std::string& name, unsigned mode) {
+  if (BindableNaming(kind) == Naming::Pathname) a.chmod(name + ".sock", mode);
 }
 
 // ---- the rendezvous of a server and its client ------------------------------------------------

@@ -192,7 +192,7 @@ TEST_KINDS(Credentials, ServerLearnsClientIdentity, KindsOf({SOCK_STREAM, SOCK_S
   Event& sent = sc.event("sent");
   sc.actor("server", ServiceOwner(), [&](Actor& a) {
     Bound srv = Bind(a, kind, "srv");
-    if (kind.naming == Naming::Pathname) a.chmod("srv.sock", 0666);
+    ChmodSocketFile(a, kind, "srv", 0666);
     a.setsockopt(srv.fd, SOL_SOCKET, SO_PASSCRED, 1);
     if (kind.connection_oriented()) a.listen(srv.fd, 5);
     ready.post();

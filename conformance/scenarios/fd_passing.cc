@@ -26,6 +26,22 @@ int Memo(Actor& a) {
   return fd;
 }
 
+// A file only its owner may open (mode 0600), labelled "secret.txt" in traces.
+int Secret(Actor& a) {
+  int fd = a.open("secret.txt", O_RDWR | O_CREAT | O_EXCL, 0600);
+  a.write(fd, "for your eyes");
+  return fd;
+}
+
+// The other user's side once a secret is on its way: poll until it arrives, find the file itself
+// closed to it, receive the descriptor and read through it.
+void ReadPassedSecret(Actor& a, int s) {
+  a.poll(s, POLLIN, Wait::UntilReady);
+  a.open("secret.txt", O_RDONLY);
+  Received got = a.recvmsg(s, Recv(64).room(Room::fds(1)));
+  if (!got.fds.empty()) a.pread(got.fds[0], 64, 0);
+}
+
 // A stream socketpair whose second end is passed around: when every copy of it is closed, the
 // first end reads end of file.
 std::pair<int, int> Probe(Actor& a) {
@@ -81,47 +97,51 @@ TEST_KINDS(FdPassing, SenderClosesRightAfterSending, CoreKinds()) {
   sc.run();
 }
 
-// Across processes and users: svc passes a file only it may open; the stranger reads it.
-TEST_KINDS(FdPassing, PassFileToAnotherUser, KindsOf({SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM},
-                                                     {Naming::Pathname, Naming::Abstract})) {
+// Across processes and users: svc passes a file only it may open over a connection; the stranger
+// reads it through the descriptor it was given.
+TEST_KINDS(FdPassing, PassFileToAnotherUser, KindsOf({SOCK_STREAM, SOCK_SEQPACKET}, {Naming::Pathname, Naming::Abstract})) {
+  Scenario sc;
+  Event& ready = sc.event("ready");
+  Event& received = sc.event("received");
+  sc.actor("owner", ServiceOwner(), [&](Actor& a) {
+    Bound srv = Listen(a, kind, "srv");
+    ChmodSocketFile(a, kind, "srv", 0666);
+    ready.post();
+    int c = AcceptWhenReady(a, srv.fd);
+    int secret = Secret(a);
+    a.sendmsg(c, Msg("here").rights({secret}));
+    received.wait();
+  });
+  sc.actor("reader", Stranger(), [&](Actor& a) {
+    ready.wait();
+    int s = Connect(a, Addr::named(kind.naming, "srv"), kind.type);
+    ReadPassedSecret(a, s);
+    received.post();
+  });
+  sc.run();
+}
+
+// The same by datagram: svc sends the file to the stranger's bound address.
+TEST_KINDS(FdPassing, PassFileToAnotherUserByDatagram, KindsOf({SOCK_DGRAM}, {Naming::Pathname, Naming::Abstract})) {
   Scenario sc;
   Event& ready = sc.event("ready");
   Event& reader_bound = sc.event("reader-bound");
   Event& received = sc.event("received");
   sc.actor("owner", ServiceOwner(), [&](Actor& a) {
-    Bound srv = Listen(a, kind, "srv");
-    if (kind.naming == Naming::Pathname) a.chmod("srv.sock", 0666);
+    Bound srv = Bind(a, kind, "srv");
+    ChmodSocketFile(a, kind, "srv", 0666);
     ready.post();
-    int s = srv.fd;
-    Addr reader = Addr::named(kind.naming, "reader");
-    if (kind.connection_oriented()) {
-      a.poll(srv.fd, POLLIN, Wait::UntilReady);
-      s = a.accept(srv.fd);
-    } else {
-      reader_bound.wait();
-    }
-    int secret = a.open("secret.txt", O_RDWR | O_CREAT | O_EXCL, 0600);
-    a.write(secret, "for your eyes");
-    Msg m("here");
-    m.rights({secret});
-    if (!kind.connection_oriented()) m.to(reader);
-    a.sendmsg(s, m);
+    reader_bound.wait();
+    int secret = Secret(a);
+    a.sendmsg(srv.fd, Msg("here").rights({secret}).to(Addr::named(kind.naming, "reader")));
     received.wait();
   });
   sc.actor("reader", Stranger(), [&](Actor& a) {
     ready.wait();
-    int c = a.socket(kind.type);
-    if (kind.connection_oriented()) {
-      a.connect(c, Addr::named(kind.naming, "srv"));
-    } else {
-      a.bind(c, Addr::named(kind.naming, "reader"));
-      if (kind.naming == Naming::Pathname) a.chmod("reader.sock", 0666);
-      reader_bound.post();
-    }
-    a.poll(c, POLLIN, Wait::UntilReady);
-    a.open("secret.txt", O_RDONLY);
-    Received got = a.recvmsg(c, Recv(64).room(Room::fds(1)));
-    if (!got.fds.empty()) a.pread(got.fds[0], 64, 0);
+    Bound me = Bind(a, kind, "reader");
+    ChmodSocketFile(a, kind, "reader", 0666);
+    reader_bound.post();
+    ReadPassedSecret(a, me.fd);
     received.post();
   });
   sc.run();
