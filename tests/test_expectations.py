@@ -72,6 +72,12 @@ def test_signature_is_the_same_whatever_the_run_specific_noise():
     a = signatures.of_traces(expected, run(40123, "/tmp/afunix-cygwin-2014-x1y2z3", 1234))
     b = signatures.of_traces(expected, run(51999, "/tmp/afunix-cygwin-2014-qqqqqq/p7hi9mn5h", 98765))
     assert a == b and "40123" not in a and "{port}" in a
+    # TMPDIR need not be /tmp: the temporary root is noise wherever it is, and only it.
+    n = signatures.normalise
+    assert n("/var/tmp/x.y/afunix-cygwin-2014-k9/p0a1b2c3d/srv.sock") == n("/tmp/afunix-cygwin-2014-q1/srv.sock")
+    assert n("at /var/tmp/x/afunix-native-k9/srv.sock") == "at {tmp}/srv.sock"
+    assert n("ab/afunix-native-k9/srv.sock") == "ab/afunix-native-k9/srv.sock"  # relative: not a temp root
+    assert signatures.normalise("/w/tmp/afunix-proposal-1-ab/afunix-emu-traverse/3") == "{tmp}/afunix-emu-traverse/3"
     # ...but a different value is a different deviation.
     c = signatures.of_traces(expected, trace({"op": "getpeername", "result": "ENOTCONN"}))
     assert c != a
