@@ -28,7 +28,7 @@ from conformlib.backends import load_backends  # noqa: E402
 from conformlib.errors import ConformError  # noqa: E402
 from conformlib import execute  # noqa: E402
 from conformlib.execute import Paths  # noqa: E402
-from conformlib.expectations import load_dir as load_expectations  # noqa: E402
+from conformlib.expectations import KnownDeviations, load_dir as load_expectations  # noqa: E402
 from conformlib.versions import backend_version  # noqa: E402
 
 RESULT_PROPERTY = "afunix_result"
@@ -51,6 +51,8 @@ def pytest_addoption(parser):
                 help="one scenario-program process per scenario instead of batches")
     g.addoption("--expectations", default=str(ROOT / "runners" / "expectations"), dest="afunix_expectations",
                 help="directory of the backends' known deviations (<backend>.toml)")
+    g.addoption("--confirm-all", action="store_true", dest="afunix_confirm_all",
+                help="confirm every deviation with an isolated second attempt, known ones too")
     g.addoption("--compare-with", default="", dest="afunix_compare_with",
                 help="an earlier results directory to compare this run with")
 
@@ -86,8 +88,9 @@ class Session:
         self.sources = scenarios.scenario_sources(builds.binary(ROOT, "native"), ROOT)
         self._paths = {}
         # An xdist worker learns its items one at a time: it runs each cell as it comes.
+        known = None if opt.afunix_confirm_all else KnownDeviations(opt.afunix_expectations)
         self.executor = execute.new_executor(jobs=opt.afunix_jobs or None, isolate=opt.afunix_isolate,
-                                             on_demand=hasattr(config, "workerinput"))
+                                             on_demand=hasattr(config, "workerinput"), known=known)
 
     def runnable(self):
         return [b for b in self.selected if self.unavailable[b] is None]
@@ -250,6 +253,8 @@ def _write_header(config, nodeids):
         "expected_dir": str(s.expected_dir.resolve()),
         "expectations_dir": str(Path(config.option.afunix_expectations).resolve()),
         "previous_run": config.option.afunix_compare_with or None,
+        "confirmed": ("every deviation" if config.option.afunix_confirm_all else
+                      "every deviation its backend's expectation file does not list exactly"),
     }
     runlog.write_header(s.results_dir, run_info, backends, s.scenarios, selected, s.sources)
 

@@ -389,6 +389,10 @@ def test_triaged_fixture_is_xfail_then_changed_fixed_and_removed_entries_fail_th
     assert "every result as expected" in proc.stdout
     assert all(r["change"] is None for r in doc["results"])  # compared with the first run: same cells
     assert doc["deviations"][SWAP][0]["count"] == len(fails)
+    # A deviation listed exactly is not tried again alone; every unlisted one was (one process each).
+    processes = lambda d: d["backends"][SWAP]["execution"]["processes"]  # noqa: E731
+    first_doc = json.loads((first / "results.json").read_text())
+    assert processes(doc) == processes(first_doc) - len(fails)
     # Updating again from this run keeps the finding id and its link, and changes nothing else.
     before = (exp_dir / f"{SWAP}.toml").read_text()
     proc = conform("expect", "--update", "--expectations", str(exp_dir), str(second))
@@ -402,6 +406,7 @@ def test_triaged_fixture_is_xfail_then_changed_fixed_and_removed_entries_fail_th
     assert proc.returncode == 1
     r = next(r for r in doc["results"] if r["scenario"] == one)
     assert r["status"] == "FAIL" and "changed deviation" in r["reason"] and r["change"] == "changed"
+    assert processes(doc) == processes(first_doc)  # a changed deviation is confirmed alone again
     line = next(x for x in proc.stdout.splitlines() if x.startswith(f"conform: unexpected: {SWAP} {one}"))
     assert SIG in line and '"EPERM"' in line
 

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import builds, traces
+from . import builds, signatures, traces
 from .backends import expand
 from .errors import ConformError
 from .scenarios import area_of, what_it_said
@@ -649,10 +649,13 @@ class Executor:
     Results as they are ready. With on_demand, nothing is planned ahead: a cell asked for runs then,
     in a process of its own (pytest-xdist workers, which learn their items one by one)."""
 
-    def __init__(self, jobs=None, isolate=False, on_demand=False):
+    def __init__(self, jobs=None, isolate=False, on_demand=False, known=None):
         self.jobs = max(1, jobs or default_jobs())
         self.isolate = isolate
         self.on_demand = on_demand
+        # known(backend, scenario, verdict, signature, run_info): a deviation the backend's
+        # expectation file lists exactly, left unconfirmed (expectations.KnownDeviations).
+        self.known = known
         self._cond = threading.Condition()
         self._queue = []
         self._results = {}
@@ -786,7 +789,7 @@ class Executor:
             if job.first is not None:  # the confirmation of a deviation
                 first, first_trace, batched = job.first[ex.scenario]
                 self._deliver(confirmed(first, result, first_trace, trace, batched), job)
-            elif result.verdict in RETRIED:
+            elif result.verdict in RETRIED and not self._is_known(job, result, expected):
                 kept = _set_aside(ex)
                 with self._cond:
                     self._queue.append(_Job(job.backend, [ex.scenario], job.paths, job.expected, True,
@@ -802,6 +805,13 @@ class Executor:
 
         run_process(job.backend, job.scenarios, job.paths, on_execution, stop=lambda: self._stopping,
                     started=started)
+
+    def _is_known(self, job, result, expected):
+        if self.known is None:
+            return False
+        observed = result.trace if expected is not None else None
+        signature = signatures.of_cell(result.verdict, result.message, observed, expected)
+        return self.known(job.backend.name, result.scenario, result.verdict, signature, result.run)
 
     def _deliver(self, result, job):
         with self._cond:

@@ -229,6 +229,25 @@ def classify(row, exp, run_info):
     return out
 
 
+class KnownDeviations:
+    """Asked while a run goes: is this first attempt's deviation one that its backend's file lists
+    with this very verdict and signature (it would be XFAIL)? The runner confirms every other
+    deviation with an isolated second attempt and leaves these at one: the entry was triaged from a
+    run in which that deviation was confirmed alone, and a second attempt of each of an emulation's
+    600 known deviations would double its run to learn nothing. `./conform run --confirm-all`
+    confirms them too (the run that compares batched with --isolate uses it)."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self._files = {}
+
+    def __call__(self, backend, scenario, verdict, signature, run_info=None):
+        if backend not in self._files:
+            self._files[backend] = load(self.directory, backend)
+        row = {"scenario": scenario, "verdict": verdict, "signature": signature}
+        return classify(row, self._files[backend], run_info or {})["status"] == "XFAIL"
+
+
 def apply(doc, directory):
     """Gives every row of a results document its status against the files in `directory`."""
     cache = {}

@@ -24,7 +24,7 @@ _NOISE = [
     # The run's fresh directory, and the batch process's own directory inside it (execute.py),
     # wherever the temporary root is (TMPDIR may be anything): a whole path up to its afunix-*
     # component. The look-behind keeps a later afunix-* component (afunix-emu-traverse) as it is.
-    (re.compile(r"(?<![A-Za-z0-9._-])(?:/[A-Za-z0-9._-]+)*?/afunix-[A-Za-z0-9._-]+(/p[A-Za-z0-9_]{8})?"),
+    (re.compile(r"(?<![A-Za-z0-9._-])(?:/[A-Za-z0-9._-]+)+?/afunix-[A-Za-z0-9._-]+(/p[A-Za-z0-9_]{8})?"),
      "{tmp}"),
     (re.compile(r"scn-[A-Za-z0-9]{6}"), "scn-XXXXXX"),  # a scenario directory (mkdtemp)
     (re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3}|localhost|\[::1\]):\d+"), r"\1:{port}"),
