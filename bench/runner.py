@@ -12,7 +12,8 @@ compare it against, as a Markdown report.
                        verdict agrees)
   half vs all          the executor on half and on all the scenarios: the cost is linear
   matrix               `./conform run` over every available backend, wall time, and each backend's
-                       own wall time within it (--matrix)
+                       own wall time and CPU within it (--matrix); the CPU the run needed bounds
+                       its wall time from below on this many cores
 
 Figures depend on the machine and on what else runs on it: the report starts with the load average.
 Not a test: nothing is asserted. Usage: bench/runner.py [--rounds N] [--matrix] [--isolate-matrix]
@@ -159,6 +160,11 @@ def main():
         say("|---|---|---|")
         say(f"| `./conform run --backend native` ({len(names)} scenarios, median of {args.rounds}) | "
             f"{native:.2f} s | {1000 * native / len(names):.2f} ms |")
+        cpu = doc["backends"]["native"].get("execution", {}).get("cpu_s")
+        own = doc["run_info"].get("runner_cpu_s")
+        if cpu is not None and own is not None:
+            say(f"| CPU of that run: scenario processes / the runner itself | {cpu:.2f} s / {own:.2f} s | "
+                f"{1000 * cpu / len(names):.2f} ms / {1000 * own / len(names):.2f} ms |")
         say(f"| the scenario program alone, all in one process | {alone:.2f} s | "
             f"{1000 * alone / len(names):.2f} ms |")
         if cp[0][0] is None:
@@ -220,8 +226,13 @@ def main():
             w_half_m, _ = executor_wall([backends[b] for b in available], half, paths_for, expected)
             say(f"executor, all backends, half the scenarios: {w_half_m:.1f} s (all of them: see above)")
             say()
-            say("| backend | wall within the run | scenarios | processes | verdicts | same verdict with --isolate |")
-            say("|---|---|---|---|---|---|")
+            cpus = {b: doc["backends"][b].get("execution", {}).get("cpu_s") or 0.0 for b in available}
+            total = sum(cpus.values()) + (doc["run_info"].get("runner_cpu_s") or 0.0)
+            say(f"CPU the batched run needed: {total:.0f} s (scenario processes and the runner), so at "
+                f"least {total / (os.cpu_count() or 1):.0f} s of wall time on {os.cpu_count()} CPUs")
+            say()
+            say("| backend | wall within the run | CPU | scenarios | processes | verdicts | same verdict with --isolate |")
+            say("|---|---|---|---|---|---|---|")
             for b in available:
                 info = doc["backends"][b].get("execution", {})
                 rows = [r for r in doc["results"] if r["backend"] == b]
@@ -234,7 +245,7 @@ def main():
                     n_same = sum(iv.get(r["scenario"]) == r["verdict"] for r in rows)
                     differ = [r["scenario"] for r in rows if iv.get(r["scenario"]) != r["verdict"]]
                     agree = f"{n_same}/{len(rows)}" + (f" (differ: {', '.join(differ[:5])})" if differ else "")
-                say(f"| {b} | {info.get('wall_s', 0):.1f} s | {len(rows)} | {info.get('processes', '?')} | "
+                say(f"| {b} | {info.get('wall_s', 0):.1f} s | {cpus[b]:.1f} s | {len(rows)} | {info.get('processes', '?')} | "
                     + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())) + f" | {agree} |")
             say()
         say(f"load average at the end {' '.join(load())}")

@@ -155,3 +155,15 @@ def test_an_interrupt_kills_every_scenario_process_and_removes_the_temporary_dir
     time.sleep(0.2)
     assert marked(mark) == []
     assert set(Path("/tmp").glob("afunix-fixture-hang-*")) <= before
+
+
+def test_cpu_of_the_scenario_processes_and_of_the_runner_is_accounted(tmp_path):
+    """bench/runner.py reads a run's CPU from results.json: every process's CPU (its actors
+    included) per backend, and the runner's own. The fixture spends 0.3 s of CPU time in each."""
+    _, verdicts, results = run(tmp_path, "fixture-burns-cpu", "--jobs", "2")
+    assert verdicts and {r["verdict"] for r in verdicts.values()} == {"PASS"}
+    doc = json.loads((results / "results.json").read_text())
+    execution = doc["backends"]["fixture-burns-cpu"]["execution"]
+    assert execution["processes"] >= 2
+    assert execution["cpu_s"] >= 0.3 * execution["processes"]
+    assert doc["run_info"]["runner_cpu_s"] > 0

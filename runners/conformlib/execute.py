@@ -325,6 +325,18 @@ class Process:
         self.paths = dataclasses.replace(paths, tmp=self.tmp, run_tmp=paths.tmp)
         self.proc = None
         self.start_error = ""
+        self.cpu_s = 0.0  # user + system CPU of the process and every process it waited for
+
+    def reap(self):
+        """proc.wait(), through wait4 so that the process tree's CPU time is known."""
+        if self.proc.returncode is None:
+            try:
+                _, status, usage = os.wait4(self.proc.pid, 0)
+            except ChildProcessError:  # reaped elsewhere: Popen knows its status
+                return self.proc.wait()
+            self.proc.returncode = os.waitstatus_to_exitcode(status)
+            self.cpu_s = usage.ru_utime + usage.ru_stime
+        return self.proc.returncode
 
     def start(self):
         chan_r, chan_w = os.pipe2(os.O_CLOEXEC)
@@ -360,8 +372,7 @@ class Process:
         """After the process ended: its group, whatever escaped it, its pipes and its directory."""
         if self.proc is not None:
             kill_group(self.proc.pid)
-            if self.proc.returncode is None:
-                self.proc.wait()
+            self.reap()
             with _live_lock:
                 _live.pop(self.proc.pid, None)
             kill_orphans()
@@ -387,12 +398,12 @@ def _read_all(fd):
     return chunks
 
 
-def run_process(backend, scenarios, paths, on_execution, stop=lambda: False, started=None):
+def run_process(backend, scenarios, paths, on_execution, stop=lambda: False, started=None, ended=None):
     """Runs `scenarios` in scenario-program processes, one after the other as needed: a process that
     crashes, hangs, or ends because a scenario left state behind is followed by a fresh one for the
     scenarios it did not finish. on_execution(Execution) is called for each scenario as it ends.
     With a single scenario this is one isolated process, as it always was. started() is called for
-    each process started."""
+    each process started, ended(cpu_seconds) for each that ended."""
     remaining = list(scenarios)
     deadline_s = runner_deadline(backend)
     while remaining and not stop():
@@ -413,6 +424,8 @@ def run_process(backend, scenarios, paths, on_execution, stop=lambda: False, sta
             remaining = _watch(p, remaining, deadline_s, on_execution, stop)
         finally:
             p.cleanup()
+            if ended:
+                ended(p.cpu_s)
 
 
 def _execution(backend, scenario, paths, p, **kw):
@@ -486,7 +499,7 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
     while not exited:
         if stop():  # the run is interrupted: nothing more is judged
             p.kill()
-            p.proc.wait()
+            p.reap()
             sel.close()
             return []
         allowance = START_ALLOWANCE_S * backend.timeout_multiplier if not begun_any else 0
@@ -509,9 +522,9 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
                     capture_for().add(chunk)
         if p.pidfd is None and p.proc.poll() is not None:
             exited = True
-    returncode = p.proc.wait() if not timed_out else None
+    returncode = p.reap() if not timed_out else None
     if timed_out:
-        p.proc.wait()
+        p.reap()
     # What the process said before it ended (the group is killed first: nothing writes any more).
     kill_group(p.proc.pid)
     for fd, kind in ((p.chan, "chan"), (p.out, "out")):
@@ -664,6 +677,7 @@ class Executor:
         self._stopping = False
         self._progress = {}  # backend -> [done, total, first start, last end]
         self._processes = {}  # backend -> scenario-program processes started
+        self._cpu = {}  # backend -> CPU seconds of its scenario-program processes (and their actors)
         self._seq = itertools.count()
 
     # -- planning --
@@ -729,9 +743,11 @@ class Executor:
                     for b, (d, t, s, e) in self._progress.items()}
 
     def stats(self):
-        """backend -> {"wall_s": first start to last result, "processes": how many were started}."""
+        """backend -> {"wall_s": first start to last result, "processes": how many were started,
+        "cpu_s": the CPU they used, actors included}."""
         with self._cond:
-            return {b: {"wall_s": round((e - s) if s and e else 0.0, 3), "processes": self._processes.get(b, 0)}
+            return {b: {"wall_s": round((e - s) if s and e else 0.0, 3), "processes": self._processes.get(b, 0),
+                        "cpu_s": round(self._cpu.get(b, 0.0), 3)}
                     for b, (d, t, s, e) in self._progress.items()}
 
     def shutdown(self):
@@ -803,8 +819,12 @@ class Executor:
             with self._cond:
                 self._processes[job.backend.name] = self._processes.get(job.backend.name, 0) + 1
 
+        def ended(cpu_s):
+            with self._cond:
+                self._cpu[job.backend.name] = self._cpu.get(job.backend.name, 0.0) + cpu_s
+
         run_process(job.backend, job.scenarios, job.paths, on_execution, stop=lambda: self._stopping,
-                    started=started)
+                    started=started, ended=ended)
 
     def _is_known(self, job, result, expected):
         if self.known is None:

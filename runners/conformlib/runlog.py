@@ -16,6 +16,7 @@ import datetime
 import fcntl
 import json
 import os
+import resource
 import shutil
 from pathlib import Path
 
@@ -193,6 +194,10 @@ def finish(results_dir, partial_reason=None, coverage_file=None, execution=None)
     results = [Result.from_dict(r) for r in records]
     run_info = dict(header["run_info"])
     run_info["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    # The runner's own CPU (this process: collection, judging, bookkeeping, not the scenarios): what
+    # bench/runner.py reports as the runner's cost per cell, which a loaded machine barely changes.
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    run_info["runner_cpu_s"] = round(own.ru_utime + own.ru_stime, 3)
     if coverage_file is not None:
         run_info["coverage"] = report.write_coverage(results_dir, header["scenarios"], coverage_file)
     backends = header["backends"]
