@@ -231,8 +231,8 @@ def main():
             say(f"CPU the batched run needed: {total:.0f} s (scenario processes and the runner), so at "
                 f"least {total / (os.cpu_count() or 1):.0f} s of wall time on {os.cpu_count()} CPUs")
             say()
-            say("| backend | wall within the run | CPU | scenarios | processes | verdicts | same verdict with --isolate |")
-            say("|---|---|---|---|---|---|---|")
+            say("| backend | wall within the run | CPU | scenarios | processes | verdicts | unexpected | same verdict with --isolate |")
+            say("|---|---|---|---|---|---|---|---|")
             for b in available:
                 info = doc["backends"][b].get("execution", {})
                 rows = [r for r in doc["results"] if r["backend"] == b]
@@ -246,7 +246,8 @@ def main():
                     differ = [r["scenario"] for r in rows if iv.get(r["scenario"]) != r["verdict"]]
                     agree = f"{n_same}/{len(rows)}" + (f" (differ: {', '.join(differ[:5])})" if differ else "")
                 say(f"| {b} | {info.get('wall_s', 0):.1f} s | {cpus[b]:.1f} s | {len(rows)} | {info.get('processes', '?')} | "
-                    + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())) + f" | {agree} |")
+                    + ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))
+                    + f" | {sum(1 for r in rows if r.get('unexpected'))} | {agree} |")
             say()
         say(f"load average at the end {' '.join(load())}")
         for root in roots:
