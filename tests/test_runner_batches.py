@@ -138,20 +138,27 @@ def test_an_interrupt_kills_every_scenario_process_and_removes_the_temporary_dir
     mark = f"afunix-test-{uuid.uuid4()}"
     env = dict(os.environ, AFUNIX_TEST_MARK=mark)
     before = set(Path("/tmp").glob("afunix-fixture-hang-*"))
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "runners/test_conformance.py", "-p", "no:cacheprovider",
-                             "-q", "--backends-dir", str(FIXTURE_BACKENDS), "--backend", "fixture-hang",
-                             "--results", str(tmp_path / "r"), "-k", "Peercred"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with open(tmp_path / "pytest.out", "wb") as out:  # a file: a full pipe would block pytest
+        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "pytest", "runners/test_conformance.py",
+                                 "-p", "no:cacheprovider",
+                                 "-q", "--backends-dir", str(FIXTURE_BACKENDS), "--backend", "fixture-hang",
+                                 "--results", str(tmp_path / "r"), "-k", "Peercred"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while len(marked(mark)) < 4 and time.monotonic() < deadline:  # pytest and its scenario processes
         time.sleep(0.1)
     assert len(marked(mark)) >= 4, "the hanging scenarios never started"
     proc.send_signal(sig)
+    # Bounded: a runner that ignores the interrupt hangs with fixture-hang for ever. 30 s, not 10: in
+    # two full ./conform test runs at load 15-20 it took more than 10 s (alone it takes under 1 s; the
+    # cause was not found: the dump below says where it was, should it happen again).
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"pytest still running 10 s after {sig.name}")
+        proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack, for whoever reads this
+        proc.wait(timeout=30)
+        said = (tmp_path / "pytest.out").read_text(errors="replace")
+        pytest.fail(f"pytest still running 30 s after {sig.name}; where it was:\n{said[-6000:]}")
     time.sleep(0.2)
     assert marked(mark) == []
     assert set(Path("/tmp").glob("afunix-fixture-hang-*")) <= before
