@@ -10,6 +10,9 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <functional>
+#include <string>
+
 #include "attack.h"
 #include "common.h"
 #include "scenario.h"
@@ -19,10 +22,72 @@ using namespace afunix::attack;
 
 namespace {
 
+// Where svc's server listens: a directory of its own, and the mode of the socket file in it.
+struct Place {
+  const char* dir;
+  unsigned dir_mode;
+  unsigned socket_mode;
+  std::string path() const { return std::string(dir) + "/srv.sock"; }
+};
 // postfix's private/: the socket is rw-rw-rw-, the directory rwx------ and the only protection.
-int ListenInPrivateDir(Actor& a, int type = SOCK_STREAM) {
-  a.mkdir("private", 0700);
-  return ListenWithMode(a, "private/srv.sock", 0666, 8, type);
+const Place kPrivate{"private", 0700, 0666};
+// postfix's public/: rwx--x--- lets svc's group (postdrop) reach the socket.
+const Place kPublic{"public", 0710, 0666};
+// A socket file everyone may read but only svc may write.
+const Place kShared{"shared", 0755, 0644};
+
+// mkdir(dir, dir_mode), then socket, bind, chmod(socket_mode), listen(8) at place.path().
+int ListenAt(Actor& a, const Place& place, int type = SOCK_STREAM) {
+  a.mkdir(place.dir, place.dir_mode);
+  return ListenWithMode(a, place.path(), place.socket_mode, 8, type);
+}
+
+// Who faces svc's server: an attacker, never judged, or a client of a same-user case, judged
+// (it must get through).
+enum class Side { Attacker, Client };
+
+void AddOtherSide(Scenario& sc, Side side, const std::string& role, const Identity& who,
+                  std::function<void(Actor&)> body) {
+  if (side == Side::Attacker) sc.attacker(role, who, std::move(body));
+  else sc.actor(role, who, std::move(body));
+}
+
+// The story of the stream cases: svc's server listens at `place`, posts "listening" and accepts
+// whatever arrives until the other side is done ("attack-done", "client-done"); the other side,
+// as `who`, waits for "listening", does `tries` and says it is done.
+void AgainstStreamServer(Scenario& sc, const Place& place, Side side, const std::string& role,
+                         const Identity& who, std::function<void(Actor&)> tries) {
+  Rendezvous rv(sc);
+  Event& done = sc.event(side == Side::Attacker ? "attack-done" : "client-done");
+  sc.actor("server", ServiceOwner(), [=, &done](Actor& a) mutable {
+    int s = ListenAt(a, place);
+    rv.ready();
+    accept_until(a, s, done);
+  });
+  AddOtherSide(sc, side, role, who, [=, &done](Actor& a) mutable {
+    rv.wait_ready();
+    tries(a);
+    done.post();
+  });
+}
+
+// The same with datagrams: svc's server binds at `place` and posts "bound"; once the other side
+// is done it reads everything that arrived.
+void AgainstDatagramServer(Scenario& sc, const Place& place, Side side, const std::string& role,
+                           const Identity& who, std::function<void(Actor&)> tries) {
+  Event& bound = sc.event("bound");
+  Event& done = sc.event(side == Side::Attacker ? "attack-done" : "client-done");
+  sc.actor("server", ServiceOwner(), [=, &bound, &done](Actor& a) {
+    int s = ListenAt(a, place, SOCK_DGRAM);
+    bound.post();
+    done.wait();
+    receive_everything(a, s);
+  });
+  AddOtherSide(sc, side, role, who, [=, &bound, &done](Actor& a) {
+    bound.wait();
+    tries(a);
+    done.post();
+  });
 }
 
 // Everything an attacker can try against a stream server at path with a payload.
@@ -38,35 +103,17 @@ void TryEveryMeans(Actor& a, const std::string& path, const std::string& payload
 
 TEST(Attack, PrivateServerUnreachable) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& done = sc.event("attack-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenInPrivateDir(a);
-    rv.ready();
-    accept_until(a, s, done);
-  });
-  sc.attacker("attacker", Stranger(), [&](Actor& a) {
-    rv.wait_ready();
-    TryEveryMeans(a, "private/srv.sock", "ATTACK");
+  AgainstStreamServer(sc, kPrivate, Side::Attacker, "attacker", Stranger(), [](Actor& a) {
+    TryEveryMeans(a, kPrivate.path(), "ATTACK");
     connect_to_owners_tcp_ports(a, ServiceOwner(), "ATTACK");
-    done.post();
   });
   sc.run();
 }
 
 TEST(Attack, PortGuessingReachesNoServer) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& done = sc.event("attack-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenInPrivateDir(a);
-    rv.ready();
-    accept_until(a, s, done);
-  });
-  sc.attacker("attacker", Stranger(), [&](Actor& a) {
-    rv.wait_ready();
+  AgainstStreamServer(sc, kPrivate, Side::Attacker, "attacker", Stranger(), [](Actor& a) {
     connect_to_owners_tcp_ports(a, ServiceOwner(), "GUESSED");
-    done.post();
   });
   sc.run();
 }
@@ -76,22 +123,12 @@ TEST(Attack, PortGuessingReachesNoServer) {
 // peer's word for them.
 TEST(Attack, PeerCannotForgeCredentials) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& done = sc.event("attack-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    a.mkdir("public", 0710);
-    int s = ListenWithMode(a, "public/srv.sock", 0666, 8);
-    rv.ready();
-    accept_until(a, s, done);
-  });
-  sc.attacker("member", GroupMember(), [&](Actor& a) {
-    rv.wait_ready();
+  AgainstStreamServer(sc, kPublic, Side::Attacker, "member", GroupMember(), [](Actor& a) {
     int s = a.socket(SOCK_STREAM);
-    if (a.connect(s, Addr::path("public/srv.sock")) == 0) a.send(s, "HONEST", MSG_NOSIGNAL);
+    if (a.connect(s, Addr::path(kPublic.path())) == 0) a.send(s, "HONEST", MSG_NOSIGNAL);
     Adversary adversary(a);
-    int fd = adversary.connect_forged("public/srv.sock", SOCK_STREAM, 1, 0, 0);
+    int fd = adversary.connect_forged(kPublic.path(), SOCK_STREAM, 1, 0, 0);
     if (fd >= 0) a.send(fd, "FORGED", MSG_NOSIGNAL);
-    done.post();
   });
   sc.run();
 }
@@ -144,40 +181,20 @@ TEST(Attack, SquatterCannotImpersonateDeadServer) {
 // hands the secret to every reader.
 TEST(Attack, ReadableSocketFileGrantsNoAccess) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& done = sc.event("attack-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    a.mkdir("shared", 0755);
-    int s = ListenWithMode(a, "shared/srv.sock", 0644, 8);
-    rv.ready();
-    accept_until(a, s, done);
-  });
-  sc.attacker("attacker", Stranger(), [&](Actor& a) {
-    rv.wait_ready();
-    TryEveryMeans(a, "shared/srv.sock", "REPLAYED");
-    done.post();
+  AgainstStreamServer(sc, kShared, Side::Attacker, "attacker", Stranger(), [](Actor& a) {
+    TryEveryMeans(a, kShared.path(), "REPLAYED");
   });
   sc.run();
 }
 
 TEST(Attack, DatagramInjectionReachesNoServer) {
   Scenario sc;
-  Event& bound = sc.event("bound");
-  Event& done = sc.event("attack-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenInPrivateDir(a, SOCK_DGRAM);
-    bound.post();
-    done.wait();
-    receive_everything(a, s);
-  });
-  sc.attacker("attacker", Stranger(), [&](Actor& a) {
-    bound.wait();
+  AgainstDatagramServer(sc, kPrivate, Side::Attacker, "attacker", Stranger(), [](Actor& a) {
     int s = a.socket(SOCK_DGRAM);
-    if (a.connect(s, Addr::path("private/srv.sock")) == 0) a.send(s, "INJECTED", MSG_NOSIGNAL);
+    if (a.connect(s, Addr::path(kPrivate.path())) == 0) a.send(s, "INJECTED", MSG_NOSIGNAL);
     send_to_owners_udp_ports(a, ServiceOwner(), "GUESSED");
     Adversary adversary(a);
-    adversary.send_datagram("private/srv.sock", "FORGED");
-    done.post();
+    adversary.send_datagram(kPrivate.path(), "FORGED");
   });
   sc.run();
 }
@@ -186,54 +203,27 @@ TEST(Attack, DatagramInjectionReachesNoServer) {
 
 TEST(Attack, OwnerStillReachesPrivateServer) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& done = sc.event("client-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenInPrivateDir(a);
-    rv.ready();
-    accept_until(a, s, done);
-  });
-  sc.actor("client", ServiceOwner(), [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("private/srv.sock"));
+  AgainstStreamServer(sc, kPrivate, Side::Client, "client", ServiceOwner(), [](Actor& a) {
+    int s = Connect(a, Addr::path(kPrivate.path()));
     a.send(s, "HELLO", MSG_NOSIGNAL);
-    done.post();
   });
   sc.run();
 }
 
 TEST(Attack, GroupMemberStillReachesPublicServer) {
   Scenario sc;
-  Rendezvous rv(sc);
-  Event& done = sc.event("client-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    a.mkdir("public", 0710);
-    int s = ListenWithMode(a, "public/srv.sock", 0666, 8);
-    rv.ready();
-    accept_until(a, s, done);
-  });
-  sc.actor("client", GroupMember(), [&](Actor& a) {
-    int s = rv.connect(a, Addr::path("public/srv.sock"));
+  AgainstStreamServer(sc, kPublic, Side::Client, "client", GroupMember(), [](Actor& a) {
+    int s = Connect(a, Addr::path(kPublic.path()));
     a.send(s, "HELLO", MSG_NOSIGNAL);
-    done.post();
   });
   sc.run();
 }
 
 TEST(Attack, OwnerStillSendsDatagrams) {
   Scenario sc;
-  Event& bound = sc.event("bound");
-  Event& done = sc.event("client-done");
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    int s = ListenInPrivateDir(a, SOCK_DGRAM);
-    bound.post();
-    done.wait();
-    receive_everything(a, s);
-  });
-  sc.actor("client", ServiceOwner(), [&](Actor& a) {
-    bound.wait();
-    int s = Connect(a, Addr::path("private/srv.sock"), SOCK_DGRAM);
+  AgainstDatagramServer(sc, kPrivate, Side::Client, "client", ServiceOwner(), [](Actor& a) {
+    int s = Connect(a, Addr::path(kPrivate.path()), SOCK_DGRAM);
     a.send(s, "HELLO");
-    done.post();
   });
   sc.run();
 }
