@@ -15,6 +15,27 @@
 
 using namespace afunix;
 
+namespace {
+
+// A server holds srv.sock bound, with a socket of `server_type` that never listens, until a
+// stream client has tried to connect to it ("bound", then "done").
+void ConnectWhileBound(Scenario& sc, int server_type) {
+  Event& bound = sc.event("bound");
+  Event& done = sc.event("done");
+  sc.actor("server", [=, &bound, &done](Actor& a) {
+    Bind(a, server_type, Naming::Pathname, "srv");
+    bound.post();
+    done.wait();
+  });
+  sc.actor("client", [&bound, &done](Actor& a) {
+    bound.wait();
+    Connect(a, Addr::path("srv.sock"));
+    done.post();
+  });
+}
+
+}  // namespace
+
 TEST(Addressing, ConnectMissingPath) {
   Scenario sc;
   sc.actor("client", [&](Actor& a) {
@@ -48,19 +69,7 @@ TEST(Addressing, ConnectStaleSocketFile) {
 
 TEST(Addressing, ConnectBoundNotListening) {
   Scenario sc;
-  Event& bound = sc.event("bound");
-  Event& done = sc.event("done");
-  sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_STREAM);
-    a.bind(s, Addr::path("srv.sock"));
-    bound.post();
-    done.wait();
-  });
-  sc.actor("client", [&](Actor& a) {
-    bound.wait();
-    Connect(a, Addr::path("srv.sock"));
-    done.post();
-  });
+  ConnectWhileBound(sc, SOCK_STREAM);
   sc.run();
 }
 
@@ -100,19 +109,7 @@ TEST(Addressing, ConnectDatagramToStreamListener) {
 
 TEST(Addressing, ConnectStreamToDatagramSocket) {
   Scenario sc;
-  Event& bound = sc.event("bound");
-  Event& done = sc.event("done");
-  sc.actor("server", [&](Actor& a) {
-    int s = a.socket(SOCK_DGRAM);
-    a.bind(s, Addr::path("srv.sock"));
-    bound.post();
-    done.wait();
-  });
-  sc.actor("client", [&](Actor& a) {
-    bound.wait();
-    Connect(a, Addr::path("srv.sock"));
-    done.post();
-  });
+  ConnectWhileBound(sc, SOCK_DGRAM);
   sc.run();
 }
 
