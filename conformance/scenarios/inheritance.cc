@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <functional>
+
 #include "common.h"
 #include "scenario.h"
 
@@ -100,12 +102,27 @@ TEST_KINDS(Inheritance, ChildAcceptsOnInheritedListener, ListenerKinds()) {
   sc.run();
 }
 
+namespace {
+
+// The server's side of the PeercredNamesConnector stories: it listens, forks the "client" (which
+// connects and hands its connection to a process of its own, the "holder"), waits for it, then
+// accepts and asks who connected and reads what the holder sent.
+void ServerAsksWhoConnected(Actor& a, const SocketKind& kind, std::function<void(Actor&, const Addr&)> client) {
+  Bound srv = Listen(a, kind, "srv");
+  Child forked = a.fork("client", [client, addr = srv.addr](Actor& c) { client(c, addr); });
+  a.join(forked);
+  int s = a.accept(srv.fd);
+  a.peercred(s);
+  a.recv(s, 64);
+}
+
+}  // namespace
+
 // SO_PEERCRED names the process that connected, even once another process holds the socket.
 TEST_KINDS(Inheritance, PeercredNamesConnectorAfterFork, ListenerKinds()) {
   Scenario sc;
   sc.actor("server", [&](Actor& a) {
-    Bound srv = Listen(a, kind, "srv");
-    Child client = a.fork("client", [&, addr = srv.addr](Actor& c) {
+    ServerAsksWhoConnected(a, kind, [&](Actor& c, const Addr& addr) {
       int s = c.socket(kind.type);
       c.connect(s, addr);
       Child holder = c.fork("holder", [s](Actor& h) {
@@ -115,10 +132,6 @@ TEST_KINDS(Inheritance, PeercredNamesConnectorAfterFork, ListenerKinds()) {
       c.close(s);
       c.join(holder);
     });
-    a.join(client);
-    int s = a.accept(srv.fd);
-    a.peercred(s);
-    a.recv(s, 64);
   });
   sc.run();
 }
@@ -127,8 +140,7 @@ TEST_KINDS(Inheritance, PeercredNamesConnectorAfterFork, ListenerKinds()) {
 TEST_KINDS(Inheritance, PeercredNamesConnectorAfterPassing, ListenerKinds()) {
   Scenario sc;
   sc.actor("server", [&](Actor& a) {
-    Bound srv = Listen(a, kind, "srv");
-    Child client = a.fork("client", [&, addr = srv.addr](Actor& c) {
+    ServerAsksWhoConnected(a, kind, [&](Actor& c, const Addr& addr) {
       auto [mine, theirs] = c.socketpair(SOCK_STREAM);
       Child holder = c.fork("holder", [theirs = theirs](Actor& h) {
         Received got = h.recvmsg(theirs, Recv(64).room(Room::fds(1)));
@@ -143,10 +155,6 @@ TEST_KINDS(Inheritance, PeercredNamesConnectorAfterPassing, ListenerKinds()) {
       c.close(s);
       c.join(holder);
     });
-    a.join(client);
-    int s = a.accept(srv.fd);
-    a.peercred(s);
-    a.recv(s, 64);
   });
   sc.run();
 }
