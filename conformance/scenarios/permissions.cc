@@ -11,6 +11,8 @@
 #include <poll.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common.h"
 #include "scenario.h"
@@ -56,6 +58,23 @@ void SocketModeClientTries(unsigned mode, const Identity& who) {
   sc.run();
 }
 
+// svc's socket at the end of nested directories, each made private and then, once all are made,
+// opened to its mode; one stranger tries to connect.
+void NestedDirsClientTries(const std::vector<std::pair<std::string, unsigned>>& dirs) {
+  const std::string path = dirs.back().first + "/srv.sock";
+  Scenario sc;
+  Rendezvous rv(sc);
+  sc.actor("server", ServiceOwner(), [&](Actor& a) {
+    for (const auto& [dir, mode] : dirs) a.mkdir(dir, 0700);
+    for (const auto& [dir, mode] : dirs) a.chmod(dir, mode);
+    int s = ListenWithMode(a, path, 0666);
+    rv.ready();
+    rv.accept_if_tried(a, s);
+  });
+  ClientTries(sc, rv, Stranger(), Addr::path(path));
+  sc.run();
+}
+
 // Binds a socket under `mask` and reports the mode of the file bind() made.
 void BindUnderUmask(unsigned mask) {
   Scenario sc;
@@ -88,37 +107,11 @@ TEST(Permissions, OwnerWithoutWriteRefused) { SocketModeClientTries(0466, Servic
 
 // One directory without search permission anywhere on the path is enough to refuse.
 TEST(Permissions, ConnectNeedsSearchOnEveryComponent) {
-  Scenario sc;
-  Rendezvous rv(sc);
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    a.mkdir("a", 0700);
-    a.mkdir("a/b", 0700);
-    a.mkdir("a/b/c", 0700);
-    a.chmod("a", 0755);
-    a.chmod("a/b", 0754);  // others may read but not search
-    a.chmod("a/b/c", 0755);
-    int s = ListenWithMode(a, "a/b/c/srv.sock", 0666);
-    rv.ready();
-    rv.accept_if_tried(a, s);
-  });
-  ClientTries(sc, rv, Stranger(), Addr::path("a/b/c/srv.sock"));
-  sc.run();
+  NestedDirsClientTries({{"a", 0755}, {"a/b", 0754}, {"a/b/c", 0755}});  // a/b: others may read, not search
 }
 
 TEST(Permissions, SearchWithoutReadSufficesOnEveryComponent) {
-  Scenario sc;
-  Rendezvous rv(sc);
-  sc.actor("server", ServiceOwner(), [&](Actor& a) {
-    a.mkdir("a", 0700);
-    a.mkdir("a/b", 0700);
-    a.chmod("a", 0711);
-    a.chmod("a/b", 0711);
-    int s = ListenWithMode(a, "a/b/srv.sock", 0666);
-    rv.ready();
-    rv.accept_if_tried(a, s);
-  });
-  ClientTries(sc, rv, Stranger(), Addr::path("a/b/srv.sock"));
-  sc.run();
+  NestedDirsClientTries({{"a", 0711}, {"a/b", 0711}});
 }
 
 // bind() creates a directory entry, so it needs write (and search) permission on the directory.
