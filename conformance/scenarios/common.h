@@ -131,6 +131,8 @@ class Rendezvous {
     tried_.wait();
     return c;
   }
+  // The server: wait for "tried".
+  void wait_tried() { tried_.wait(); }
 
   // The client: wait for "listening".
   void wait_ready() { ready_.wait(); }

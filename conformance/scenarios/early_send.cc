@@ -207,17 +207,16 @@ TEST(EarlySend, RecvBeforeAcceptBlocks) {
 TEST(EarlySend, NonblockingRecvBeforeAccept) {
   Scenario sc;
   Rendezvous rv(sc);
-  Event& tried = sc.event("tried");
   sc.actor("server", [&](Actor& a) {
     int s = rv.listen(a, Addr::path("srv.sock"));
-    tried.wait();
+    rv.wait_tried();
     a.accept(s);
   });
   sc.actor("client", [&](Actor& a) {
     int s = rv.connect(a, Addr::path("srv.sock"));
     a.set_nonblocking(s);
     a.recv(s, 64);
-    tried.post();
+    rv.tried();
   });
   sc.run();
 }
