@@ -191,52 +191,42 @@ int Actor::getsockopt_at_least(int fd, int level, int option, int minimum) {
   return r == 0 ? value : -1;
 }
 
-int Actor::setsockopt(int fd, int level, int option, int value) {
+// setsockopt with `len` bytes at `optval`, recorded with `value` (already JSON: a number,
+// "sec:usec", {l_onoff, l_linger}, a label such as "2 bytes"): how every setsockopt records.
+static int set_option(Actor& a, int fd, int level, int option, const void* optval, socklen_t len,
+                      const std::string& value) {
   require_option(level, option);
-  int r = ::setsockopt(fd, level, option, &value, sizeof value);
+  int r = ::setsockopt(fd, level, option, optval, len);
   int err = errno;
   Obs o("setsockopt");
-  option_fields(o, level, option).num("value", value).str("result", outcome(r, err));
-  record(o.encode());
+  option_fields(o, level, option).json("value", value).str("result", outcome(r, err));
+  a.record(o.encode());
   return r;
+}
+
+int Actor::setsockopt(int fd, int level, int option, int value) {
+  return set_option(*this, fd, level, option, &value, sizeof value, std::to_string(value));
 }
 
 int Actor::setsockopt_bytes(int fd, int level, int option, const std::string& optval,
                             const std::string& label) {
-  require_option(level, option);
-  int r = ::setsockopt(fd, level, option, optval.data(), static_cast<socklen_t>(optval.size()));
-  int err = errno;
-  Obs o("setsockopt");
-  option_fields(o, level, option).str("value", label).str("result", outcome(r, err));
-  record(o.encode());
-  return r;
+  return set_option(*this, fd, level, option, optval.data(), static_cast<socklen_t>(optval.size()),
+                    json_quote(label));
 }
 
 int Actor::setsockopt_timeval(int fd, int option, long sec, long usec) {
-  require_option(SOL_SOCKET, option);
   timeval tv{};
   tv.tv_sec = sec;
   tv.tv_usec = usec;
-  int r = ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
-  int err = errno;
-  Obs o("setsockopt");
-  option_fields(o, SOL_SOCKET, option).str("value", seconds(sec, usec)).str("result", outcome(r, err));
-  record(o.encode());
-  return r;
+  return set_option(*this, fd, SOL_SOCKET, option, &tv, sizeof tv, json_quote(seconds(sec, usec)));
 }
 
 int Actor::setsockopt_linger(int fd, int onoff, int seconds_) {
   linger l{};
   l.l_onoff = onoff;
   l.l_linger = seconds_;
-  int r = ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-  int err = errno;
-  Obs o("setsockopt");
-  option_fields(o, SOL_SOCKET, SO_LINGER)
-      .json("value", Obs::object().num("l_onoff", onoff).num("l_linger", seconds_).encode())
-      .str("result", outcome(r, err));
-  record(o.encode());
-  return r;
+  return set_option(*this, fd, SOL_SOCKET, SO_LINGER, &l, sizeof l,
+                    Obs::object().num("l_onoff", onoff).num("l_linger", seconds_).encode());
 }
 
 // ---- ioctl ----------------------------------------------------------------------------------
