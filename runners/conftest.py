@@ -27,7 +27,7 @@ from conformlib import builds  # noqa: E402
 from conformlib.backends import load_backends  # noqa: E402
 from conformlib.errors import ConformError  # noqa: E402
 from conformlib import execute  # noqa: E402
-from conformlib.execute import Paths  # noqa: E402
+from conformlib.execute import Paths, probe  # noqa: E402
 from conformlib.expectations import KnownDeviations, load_dir as load_expectations  # noqa: E402
 from conformlib.versions import backend_version  # noqa: E402
 
@@ -78,7 +78,8 @@ class Session:
             raise ConformError(dirs[0], f"no descriptor for backend(s) {', '.join(unknown)} "
                                         f"(have: {', '.join(sorted(self.backends))})")
         self.selected = opt.afunix_backends or sorted(self.backends)
-        self.unavailable = {b: self.backends[b].availability(ROOT) for b in self.selected}
+        self.unavailable = {b: self.backends[b].availability(ROOT) or probe(self.backends[b], ROOT)
+                            for b in self.selected}
         self.results_dir = Path(opt.afunix_results).resolve()  # sandboxes bind it by absolute path
         self.expected_dir = Path(opt.afunix_expected)
         self.revision = suite_revision()

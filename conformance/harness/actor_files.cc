@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "actor_util.h"
+#include "internal.h"
 #include "names.h"
 #include "observation.h"
 #include "scenario.h"
@@ -66,8 +67,10 @@ int Actor::become(const Identity& who) {
     if (r == 0) r = setuid(who.uid);
   }
   int err = errno;
-  record(Obs("become").str("identity", who.name).str("result", outcome(r, err)).encode());
-  return r;
+  // A faked switch (fakeroot) must not pass for a real one: the actor still has the old identity.
+  bool faked = r == 0 && !who.is_runner && !internal::kernel_sees_identity(who.uid, who.gid);
+  record(Obs("become").str("identity", who.name).str("result", faked ? "faked" : outcome(r, err)).encode());
+  return faked ? -1 : r;
 }
 
 }  // namespace afunix

@@ -1,6 +1,8 @@
 // Between the scenario runner (scenario.cc) and the actor operations that fork (actor_proc.cc).
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -40,6 +42,12 @@ struct ActorLines {
   std::vector<std::string> children;
 };
 ActorLines split_trace(const std::string& lines);
+
+// After setuid()/setgid() reported success: does the kernel agree? False only when the Uid: or
+// Gid: line of /proc/self/status says otherwise, i.e. the calls were faked by an LD_PRELOAD
+// library (fakeroot) and the process still has its old identity as far as permissions and peer
+// credentials go. (/proc is read with plain open/read, which such libraries do not fake.)
+bool kernel_sees_identity(uid_t uid, gid_t gid);
 
 }  // namespace internal
 }  // namespace afunix

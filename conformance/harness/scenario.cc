@@ -49,13 +49,31 @@ const Identity& Stranger() {
 
 namespace {
 
-// Returns 0 or the errno of the failing step; never returns into the caller's identity on success.
+// Not an errno: the calls succeeded but the kernel still sees the old identity (fakeroot).
+constexpr int kIdentityFaked = 255;
+
+// Returns 0, the errno of the failing step, or kIdentityFaked; never returns into the caller's
+// identity on success.
 int switch_identity(const Identity& who) {
   if (who.is_runner) return 0;
   if (setgroups(who.groups.size(), who.groups.data()) != 0) return errno;
   if (setgid(who.gid) != 0) return errno;
   if (setuid(who.uid) != 0) return errno;
+  if (!internal::kernel_sees_identity(who.uid, who.gid)) return kIdentityFaked;
   return 0;
+}
+
+// The first number of a "Uid:" or "Gid:" line of /proc/self/status (real id) and the second
+// (effective); false when the line is missing.
+bool status_ids(const std::string& status, const char* key, long* real, long* effective) {
+  size_t at = status.find(std::string("\n") + key);
+  if (at == std::string::npos) return false;
+  const char* p = status.c_str() + at + 1 + std::strlen(key);
+  char* end = nullptr;
+  *real = std::strtol(p, &end, 10);
+  if (end == p) return false;
+  *effective = std::strtol(end, nullptr, 10);
+  return true;
 }
 
 // ---- small process helpers ------------------------------------------------------------------
@@ -103,6 +121,10 @@ const char* compiled_abi() {
   return "arm";
 #elif defined(__i386__)
   return "i386";
+#elif defined(__s390x__)
+  return "s390x";
+#elif defined(__riscv) && __riscv_xlen == 64
+  return "riscv64";
 #else
   return "other";
 #endif
@@ -162,6 +184,17 @@ void end_unsupported(const char* feature) {
   // In a scenario's process the story cannot go on; before the actors start (an address built in
   // the scenario's body), Scenario::run reports it without forking anyone.
   if (g_current_actor) _exit(kUnsupportedExit);
+}
+
+bool kernel_sees_identity(uid_t uid, gid_t gid) {
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // no /proc to ask: nothing to contradict the calls
+  std::string status = "\n" + read_from_start(fd);
+  ::close(fd);
+  long ruid, euid, rgid, egid;
+  if (!status_ids(status, "Uid:", &ruid, &euid) || !status_ids(status, "Gid:", &rgid, &egid)) return true;
+  return ruid == static_cast<long>(uid) && euid == static_cast<long>(uid) && rgid == static_cast<long>(gid) &&
+         egid == static_cast<long>(gid);
 }
 
 std::string read_from_start(int fd) {
@@ -303,6 +336,10 @@ std::string Scenario::unsupported_reason() const {
     if (pid == 0) _exit(switch_identity(*who));
     int status = 0;
     waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kIdentityFaked)
+      return "needs test identity '" + who->name + "' (uid " + std::to_string(who->uid) +
+             "): setuid() reported success but the kernel still sees the runner's uid "
+             "(/proc/self/status): the identity switch is faked here (e.g. by fakeroot)";
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       int err = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
       return "needs test identity '" + who->name + "' (uid " + std::to_string(who->uid) +

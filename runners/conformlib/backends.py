@@ -33,6 +33,7 @@ KEYS = {
     "adversary": str,
     "max_parallel": int,
     "applications": dict,  # how real programs run under it (runners/conformlib/applications.py)
+    "probe": bool,
 }
 REQUIRES_KEYS = ("commands", "files", "packages")
 CAPABILITIES = ("identities",)
@@ -61,6 +62,9 @@ class Backend:
     adversary: str = ""
     max_parallel: int = 0  # at most this many of its processes at once (0: as many as the run has)
     applications: dict = field(default_factory=dict)
+    # Run the backend's command once on the scenario program's listing before its scenarios (see
+    # execute.probe): for tools that need a kernel feature (namespaces, ptrace) a machine may deny.
+    probe: bool = False
 
     def build_dir(self, root):
         return builds.build_dir(root, self.build)
@@ -189,6 +193,7 @@ def load_backend(path):
         adversary=data.get("adversary", ""),
         max_parallel=data.get("max_parallel", 0),
         applications=data.get("applications", {}),
+        probe=data.get("probe", False),
     )
 
 

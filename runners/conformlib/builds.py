@@ -10,7 +10,7 @@ from pathlib import Path
 
 NATIVE = "native"
 # Builds besides native, each configured with cmake/toolchains/<name>.cmake.
-CROSS = ("aarch64", "armhf")
+CROSS = ("aarch64", "armhf", "s390x", "riscv64", "i386")
 # Builds that check the recorder itself rather than feed a backend: clang with warnings as errors
 # in the harness (./conform test builds it). The POSIX-only profile is built from the recorder kit
 # by tests/test_portable.py.

@@ -923,3 +923,95 @@ def run_scenario(backend, scenario, paths, expected):
     """One scenario in a process of its own; a deviation is tried once more (FLAKY if it does not
     repeat)."""
     return run_scenarios(backend, [scenario], paths, {scenario: expected}, jobs=1, isolate=True)[scenario]
+
+
+# ---- availability found by trying -----------------------------------------------------------------
+
+PROBE_TIMEOUT_S = 60
+_probed = {}
+
+
+def _run_bounded(argv, env, timeout):
+    """(exit status or None when it ran out of time, output, start error) of one bounded run in its
+    own process group, which is killed afterwards whatever happened."""
+    become_subreaper()
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as e:
+        return None, "", f"cannot start {argv[0]}: {e.strerror}"
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        out, _ = proc.communicate()
+        code = None
+    kill_group(proc.pid)
+    kill_orphans()
+    return code, out.decode(errors="replace").strip(), ""
+
+
+def probe(backend, root):
+    """None when the backend can run the scenario program here, else why not, found by trying once
+    (per process) in a fresh {tmp} and trace directory, bounded in time: the backend's own command
+    lists the scenarios (--gtest_list_tests), then runs the first one, whose actors must end by
+    themselves (a tool that cannot fork or exec here hangs or kills them). Backends without
+    `probe = true` are not tried."""
+    if not backend.probe:
+        return None
+    if backend.name in _probed:
+        return _probed[backend.name]
+    binary = Paths(Path(root), root, root).binary(backend.build)
+    if not binary.exists():
+        return f"not available: {binary} is not built (./conform build --build {backend.build})"
+    tmp = Path(tempfile.mkdtemp(prefix=f"afunix-probe-{backend.name}-"))
+    tmp.chmod(0o755)
+    trace_dir = tmp / "traces"
+    trace_dir.mkdir()
+    paths = Paths(Path(root), trace_dir, tmp)
+    try:
+        why = _probe(backend, paths)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _probed[backend.name] = f"not available: {why}" if why else None
+    return _probed[backend.name]
+
+
+def _probe(backend, paths):
+    from .scenarios import parse_gtest_list
+
+    def said(text):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return f": {lines[-1][:240]}" if lines else ""
+
+    argv, env = command_for(backend, "probe", paths)
+    what = f"its command ({argv[0]} ...)"
+    argv[-1] = "--gtest_list_tests"
+    code, out, error = _run_bounded(argv, env, PROBE_TIMEOUT_S)
+    if error:
+        return error
+    if code is None:
+        return f"{what} did not list the scenarios within {PROBE_TIMEOUT_S} s"
+    try:
+        names = parse_gtest_list(out) if code == 0 else []
+    except ValueError:
+        names = []
+    if not names:
+        return f"{what} cannot run the scenario program here (exit {code}){said(out)}"
+    first = names[0]
+    argv, env = command_for(backend, first, paths)
+    code, out, error = _run_bounded(argv, env, PROBE_TIMEOUT_S)
+    trace_path = paths.trace_dir / traces.file_name(first)
+    if code is None:
+        return f"{what} did not finish the scenario {first} within {PROBE_TIMEOUT_S} s (its processes hang here)"
+    try:
+        doc = traces.load(trace_path) if trace_path.exists() else None
+    except ConformError as e:
+        return f"{what} ran {first} but its trace is unreadable: {e}"
+    if doc is None:
+        return f"{what} ran {first} without writing a trace (exit {code}){said(out)}"
+    for actor in doc["actors"]:
+        if actor["end"].startswith("signal ") or actor["end"] == "killed at the scenario deadline":
+            return f"{what} ran {first}, but its actor {actor['role']} ended with {actor['end']}{said(out)}"
+    return None
