@@ -6,8 +6,9 @@ import stat
 import pytest
 from conformlib.backends import load_backend, load_backends
 from conformlib.errors import ConformError
+from conformlib.execute import probe
 
-from conftest import FIXTURE_BACKENDS, ROOT
+from conftest import FIXTURE_BACKENDS, ROOT, needs_build
 
 GOOD = 'description = "d"\nkind = "emulator"\n'
 
@@ -58,6 +59,7 @@ identities = "one uid mapped"
     (GOOD + '[requires]\ncommands = "qemu"\n', "'requires.commands' must be a list of strings"),
     (GOOD + '[requires]\nbinaries = ["x"]\n', "unknown key 'requires.binaries'"),
     (GOOD + '[unsupported]\nteleport = "no"\n', "unknown capability 'unsupported.teleport'"),
+    (GOOD + 'probe = "yes"\n', "'probe' must be a bool"),
 ])
 def test_malformed_descriptor_names_file_and_problem(tmp_path, text, problem):
     path = write(tmp_path, text)
@@ -149,3 +151,29 @@ def test_a_fifo_named_like_a_descriptor_is_refused_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "x.toml")
     with pytest.raises(ConformError, match="x.toml: not a regular file"):
         load_backends([tmp_path])
+
+
+@needs_build
+def test_a_backend_whose_tool_cannot_work_here_is_not_available_with_what_it_said(tmp_path):
+    """A sandbox that needs a kernel feature this machine denies is one line 'not available' with
+    the tool's own words (found by running its command once), not a column of ERRORs."""
+    denied = load_backend(write(tmp_path, GOOD + 'probe = true\ncommand = ["sh", "-c", '
+                                '"echo clone: no user namespaces here >&2; exit 1", "{binary}"]\n', "denied.toml"))
+    reason = probe(denied, ROOT)
+    assert reason.startswith("not available: ") and "clone: no user namespaces here" in reason
+    assert "exit 1" in reason
+
+
+@needs_build
+def test_a_backend_whose_command_lists_the_scenarios_passes_its_probe(tmp_path):
+    works = load_backend(write(tmp_path, GOOD + 'probe = true\ncommand = ["sh", "-c", "exec \\"$@\\"", '
+                               '"sh", "{binary}"]\n', "works.toml"))
+    assert probe(works, ROOT) is None
+    silent = load_backend(write(tmp_path, GOOD + 'probe = true\ncommand = ["sh", "-c", "true", "{binary}"]\n',
+                                "silent.toml"))
+    assert "cannot run the scenario program" in probe(silent, ROOT)  # exit 0 but no listing
+
+
+def test_a_cross_build_that_was_not_built_is_named_by_the_probe(tmp_path):
+    b = load_backend(write(tmp_path, GOOD + 'probe = true\nbuild = "s390x"\n', "x.toml"))
+    assert "build-s390x/conformance/afunix-scenarios is not built" in probe(b, tmp_path)

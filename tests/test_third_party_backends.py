@@ -17,7 +17,7 @@ import pytest
 
 from conformlib import expectations, signatures, traces
 from conformlib.backends import load_backend
-from conformlib.execute import Paths, run_scenario
+from conformlib.execute import Paths, probe, run_scenario
 from conformlib.scenarios import list_scenarios
 from conformlib.versions import backend_version
 
@@ -83,7 +83,10 @@ def usable(name):
         if not binary.exists():
             return (f"cross build {backend.build} missing ({binary.relative_to(ROOT)}): ./conform build, or "
                     f"cmake --preset {backend.build} && cmake --build --preset {backend.build}")
-    # Tools that need a kernel feature a container may deny: try them once.
+    # Tools that need a kernel feature a container may deny: try them once (the descriptor's own
+    # probe where it has one, as the runner does).
+    if backend.probe:
+        return probe(backend, ROOT)
     smoke = {
         "proot": ["proot", "true"],
         "bwrap-userns": ["bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/", "true"],
@@ -171,11 +174,24 @@ def test_identity_scenario_under_bwrap_says_why(native, tmp_path):
     assert "user namespace" in result.message and "svc" in result.message
 
 
+@pytest.mark.parametrize("name", ["fakeroot", "fakeroot-user"])
+def test_identity_switch_faked_by_fakeroot_is_never_run_as_the_wrong_user(name, native, tmp_path):
+    """fakeroot's setuid() succeeds and changes nothing the kernel sees: the harness must notice
+    (/proc/self/status) and say so, where natively (as root) the same scenario passes."""
+    why = usable(name)
+    if why:
+        pytest.skip(f"{name}: {why}")
+    result = run_backend(name, tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
+    assert result.verdict == "UNSUPPORTED", result.message
+    assert "faked" in result.message and "svc" in result.message
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (test identities)")
-@pytest.mark.parametrize("name", ["proot", "fakechroot"])
+@pytest.mark.parametrize("name", ["proot", "fakechroot", "strace", "valgrind", "firejail", "crun"])
 def test_translators_let_actors_switch_identity(name, native, tmp_path):
-    """proot and fakechroot run as root must not stand in the way of the actors' setuid: the
-    credentials scenario passes, with the test identities really in use."""
+    """proot, fakechroot and the tracers and sandboxes that keep root's capabilities, run as root,
+    must not stand in the way of the actors' setuid: the credentials scenario passes, with the
+    test identities really in use."""
     why = usable(name)
     if why:
         pytest.skip(f"{name}: {why}")
