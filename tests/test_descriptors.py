@@ -177,3 +177,17 @@ def test_a_backend_whose_command_lists_the_scenarios_passes_its_probe(tmp_path):
 def test_a_cross_build_that_was_not_built_is_named_by_the_probe(tmp_path):
     b = load_backend(write(tmp_path, GOOD + 'probe = true\nbuild = "s390x"\n', "x.toml"))
     assert "build-s390x/conformance/afunix-scenarios is not built" in probe(b, tmp_path)
+
+
+@needs_build
+def test_a_backend_that_lists_but_hangs_in_every_scenario_is_not_available(tmp_path, monkeypatch):
+    """qemu-i386 loading the program's interpreter lists the scenarios, then hangs in every fork:
+    the probe runs a scenario too, so such a backend is one line, not a column of TIMEOUTs."""
+    import conformlib.execute as execute
+    monkeypatch.setattr(execute, "PROBE_TIMEOUT_S", 3)
+    hangs = load_backend(write(tmp_path, GOOD + 'probe = true\ncommand = ["sh", "-c", '
+                               '"case $1 in --gtest_list_tests) exec \\"$0\\" \\"$1\\";; esac; exec sleep 600", '
+                               '"{binary}"]\n', "hangs.toml"))
+    reason = execute.probe(hangs, ROOT)
+    assert reason.startswith("not available: ") and "did not finish the scenario" in reason
+    assert "within 3 s" in reason
