@@ -63,13 +63,17 @@ def fresh_dir(name):
 def run_backend(name, tmp_path, scenarios, expected=None):
     """Verdicts (scenario -> Result) of one backend, judged against `expected` traces when given."""
     backend = load_backend(BACKENDS_DIR / f"{name}.toml")
-    trace_dir = tmp_path / "traces" / name
-    trace_dir.mkdir(parents=True)
-    paths = Paths(ROOT, trace_dir, fresh_dir(name))
+    # The traces too: fakeroot-user's unprivileged user writes them, and must reach them.
+    base = fresh_dir(name)
+    trace_dir, tmp = base / "traces", base / "tmp"
+    trace_dir.mkdir()
+    tmp.mkdir(mode=0o755)
+    tmp.chmod(0o755)
+    paths = Paths(ROOT, trace_dir, tmp)
     try:
         return {s: run_scenario(backend, s, paths, (expected or {}).get(s)) for s in scenarios}
     finally:
-        shutil.rmtree(paths.tmp, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def usable(name):
