@@ -191,3 +191,11 @@ def test_a_backend_that_lists_but_hangs_in_every_scenario_is_not_available(tmp_p
     reason = execute.probe(hangs, ROOT)
     assert reason.startswith("not available: ") and "did not finish the scenario" in reason
     assert "within 3 s" in reason
+
+
+def test_opt_in_and_control_descriptors_are_valid():
+    cross = load_backends([ROOT / "runners" / "cross"])
+    assert set(cross) == {"qemu-s390x", "qemu-riscv64", "qemu-i386"}
+    assert {b.build for b in cross.values()} == {"s390x", "riscv64", "i386"}
+    controls = load_backends([ROOT / "runners" / "controls"])
+    assert controls["linux-i386-compat"].kind == "oracle" and controls["linux-i386-compat"].build == "i386"

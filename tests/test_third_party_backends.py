@@ -26,6 +26,13 @@ from conftest import BINARY, ROOT, needs_build
 pytestmark = [needs_build]
 
 BACKENDS_DIR = ROOT / "runners" / "backends"
+# Opt-in backends (runners/cross/README.md): tested when their cross build is there.
+CROSS_DIR = ROOT / "runners" / "cross"
+
+
+def descriptor(name):
+    path = BACKENDS_DIR / f"{name}.toml"
+    return load_backend(path if path.exists() else CROSS_DIR / f"{name}.toml")
 
 # A few scenarios that touch what these backends translate: a pathname bound and read back (proot
 # and fakechroot rewrite it), peer credentials between two test identities (setuid under a
@@ -62,7 +69,7 @@ def fresh_dir(name):
 
 def run_backend(name, tmp_path, scenarios, expected=None):
     """Verdicts (scenario -> Result) of one backend, judged against `expected` traces when given."""
-    backend = load_backend(BACKENDS_DIR / f"{name}.toml")
+    backend = descriptor(name)
     # The traces too: fakeroot-user's unprivileged user writes them, and must reach them.
     base = fresh_dir(name)
     trace_dir, tmp = base / "traces", base / "tmp"
@@ -78,7 +85,7 @@ def run_backend(name, tmp_path, scenarios, expected=None):
 
 def usable(name):
     """None when the backend can run here, else why not (skip reason)."""
-    backend = load_backend(BACKENDS_DIR / f"{name}.toml")
+    backend = descriptor(name)
     missing = backend.availability()
     if missing:
         return missing
