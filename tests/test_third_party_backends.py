@@ -43,7 +43,9 @@ IDENTITIES = "Peercred.ServerSeesClientCredsAfterAccept"
 BLOCKING = "EarlySend.RecvBeforeAcceptBlocks"
 SCENARIOS = (BOUND_NAME, IDENTITIES, BLOCKING)
 
-BACKENDS = ("qemu-x86_64", "qemu-aarch64", "qemu-arm", "proot", "fakechroot", "bwrap-userns")
+BACKENDS = ("qemu-x86_64", "qemu-aarch64", "qemu-arm", "proot", "fakechroot", "bwrap-userns",
+            "valgrind", "strace", "firejail", "crun", "fakeroot", "fakeroot-user",
+            "qemu-s390x", "qemu-riscv64", "qemu-i386")
 EXPECTATIONS = ROOT / "runners" / "expectations"
 
 # getsockname's addrlen for "srv.sock" bound in a scenario directory: offsetof(sun_path) == 2, then
@@ -136,7 +138,7 @@ def addrlen_of_getsockname(doc):
 
 def status(name, result, native_doc):
     """The cell's status against the backend's expectation file, as ./conform run gives it."""
-    backend = load_backend(BACKENDS_DIR / f"{name}.toml")
+    backend = descriptor(name)
     row = {"backend": name, "scenario": result.scenario, "verdict": result.verdict,
            "signature": signatures.of_cell(result.verdict, result.message, result.trace, native_doc)}
     info = dict((result.trace or {}).get("run") or {}, version=backend_version(backend))
