@@ -89,6 +89,23 @@ def test_backend_leaving_detached_processes_leaves_nothing_after_the_run(tmp_pat
     assert processes_marked(mark) == []
 
 
+def test_a_helper_daemon_lives_as_long_as_its_scenario_process_not_as_the_others(tmp_path):
+    """A backend's daemon in a session of its own (fakeroot's faked) is re-parented to the runner:
+    cleaning up after one scenario process must not kill the daemon another one still needs (that
+    hung fakeroot's actors at random under the batched runner, FR4), and the run still leaves
+    nothing behind."""
+    mark = f"afunix-test-{uuid.uuid4()}"
+    daemons = tmp_path / "daemons"
+    daemons.mkdir()
+    env = dict(os.environ, AFUNIX_TEST_MARK=mark, AFUNIX_FIXTURE_DAEMON_DIR=str(daemons))
+    _, _, verdicts, _ = run_fixture(tmp_path, "fixture-session-daemon", "--jobs", "4", "--", "-k", "Peercred", env=env)
+    assert verdicts and by_verdict(verdicts, "PASS") == set(verdicts)
+    started = sorted(p.name for p in daemons.glob("daemon-*"))
+    assert len(started) > 2, f"too few scenario processes to overlap: {started}"
+    assert sorted(p.name for p in daemons.glob("lost-*")) == []
+    assert processes_marked(mark) == []
+
+
 def test_corrupt_trace_is_error_naming_the_file(tmp_path):
     _, _, verdicts, _ = run_fixture(tmp_path, "fixture-garbage-trace", "--", "-k", "Peercred")
     assert verdicts and by_verdict(verdicts, "ERROR") == set(verdicts)

@@ -186,6 +186,8 @@ _subreaper = False
 # Every scenario-program process the runner has started and not yet cleaned up: pid -> process
 # group. kill_orphans() spares them; shutdown() kills them.
 _live = {}
+# pid -> the nonce (AFUNIX_NONCE) of each of those processes: daemons they start inherit it.
+_live_nonces = {}
 _live_lock = threading.Lock()
 _tmp_roots = set()
 
@@ -233,12 +235,17 @@ def _children():
     return found
 
 
-def kill_orphans():
+def kill_orphans(everything=False):
     """Kills and reaps whatever scenarios left re-parented to us (never a process still running a
-    shard, nor anything else this process started: only children the runner does not know)."""
+    shard, nor anything else this process started: only children the runner does not know). A
+    daemon that a still-running process started in a session of its own (fakeroot's faked) is
+    re-parented here too, while that process still needs it: it is spared as long as the process
+    whose AFUNIX_NONCE it carries runs, unless `everything` (the run is being stopped)."""
     for _ in range(10):
         with _live_lock:
-            pids = [p for p in _children() if p not in _live and not _is_ours(p)]
+            needed = set() if everything else set(_live_nonces.values())
+            pids = [p for p in _children()
+                    if p not in _live and not _is_ours(p) and _nonce_of(p) not in needed]
         if not pids:
             return
         for pid in pids:
@@ -247,6 +254,19 @@ def kill_orphans():
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+
+
+def _nonce_of(pid):
+    """The AFUNIX_NONCE in a process's environment, or None (none, gone, or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+    except OSError:
+        return None
+    for item in env.split(b"\0"):
+        if item.startswith(b"AFUNIX_NONCE="):
+            return item[len(b"AFUNIX_NONCE="):].decode(errors="replace") or None
+    return None
 
 
 def _is_ours(pid):
@@ -347,6 +367,7 @@ class Process:
                 self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
                                              stderr=out_w, pass_fds=(chan_w,), start_new_session=True)
                 _live[self.proc.pid] = self.proc.pid
+                _live_nonces[self.proc.pid] = self.nonce
         except OSError as e:
             self.start_error = f"cannot start {argv[0]}: {e.strerror}"
             os.close(chan_r)
@@ -375,6 +396,7 @@ class Process:
             self.reap()
             with _live_lock:
                 _live.pop(self.proc.pid, None)
+                _live_nonces.pop(self.proc.pid, None)
             kill_orphans()
             for fd in (self.chan, self.out, self.pidfd):
                 if fd is not None:
@@ -759,7 +781,7 @@ class Executor:
         kill_all()
         for t in self._threads:
             t.join(timeout=5)
-        kill_orphans()
+        kill_orphans(everything=True)
 
     # -- workers --
     def _next_job(self):
@@ -875,7 +897,7 @@ def shutdown():
     for ex in list(_executors):
         ex.shutdown()
     kill_all()
-    kill_orphans()
+    kill_orphans(everything=True)
     for root in list(_tmp_roots):
         shutil.rmtree(root, ignore_errors=True)
         _tmp_roots.discard(root)
