@@ -712,8 +712,7 @@ class Executor:
             prog = self._progress.setdefault(backend.name, [0, 0, None, None])
             prog[1] += len(scenarios)
             size = 1 if self.isolate else _shard_size(len(scenarios), self.jobs)
-            for i in range(0, len(scenarios), size):
-                chunk = scenarios[i:i + size]
+            for chunk in shards_of(scenarios, size):
                 # Longest first: the slow backends' shards start early and the run ends together.
                 cost = len(chunk) * backend.timeout_multiplier
                 self._queue.append(_Job(backend, chunk, paths, expected, size == 1,
@@ -862,6 +861,14 @@ class Executor:
             prog[0] += 1
             prog[3] = time.monotonic()
             self._cond.notify_all()
+
+
+def shards_of(scenarios, size):
+    """The scenarios in shards of at most `size`, each shard every n-th scenario rather than n in a
+    row: a story's variants sit together in the listing and wait alike (six "blocked" variants of
+    one story), and runs of them made one shard the run's tail (proot: 16 s against 13 s)."""
+    n = -(-len(scenarios) // size)
+    return [scenarios[i::n] for i in range(n)]
 
 
 def _shard_size(n, jobs):
