@@ -247,7 +247,8 @@ def check_landing(driver, out, doc):
         if with_expectations:
             assert summary[b]["expected deviations"] == str(sum(status(r) == "XFAIL" for r in rows)), b
         for st in report.STATUSES if with_expectations else report.VERDICTS:
-            assert summary[b][st] == str(sum(status(r) == st for r in rows)), (b, st)
+            # A status no cell has may be left out of the table (the intro says so).
+            assert summary[b].get(st, "0") == str(sum(status(r) == st for r in rows)), (b, st)
     for b, info in doc["backends"].items():
         if not any(r["backend"] == b for r in doc["results"]):
             assert summary[b]["score"] == "not run" and info["reason"] in summary[b]["unexpected"]

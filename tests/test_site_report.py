@@ -94,3 +94,52 @@ def test_every_scenario_has_a_source_line_that_defines_it():
         text = (ROOT / file).read_text().splitlines()[int(line) - 1]
         name = scenario.split(".", 1)[1].split("/")[0]
         assert name in text, f"{scenario}: {source} is {text!r}"
+
+
+def test_the_cause_is_the_first_difference_the_diff_does_not_mark_knock_on():
+    # traces.diff's format since it names the first cause: the server's wait follows from the
+    # client's refused connect, so the cause is in the second actor.
+    text = ("actor server (svc):\n"
+            "  step 5 (accept) [knock-on]: accept(): expected ok, observed blocked\n"
+            '    expected: {"op": "accept", "result": "ok"}\n    observed: {"op": "accept", "result": "blocked"}\n'
+            "actor client (runner):\n"
+            "  step 2 (connect): connect(srv.sock): expected ok, observed EACCES\n"
+            '    expected: {"op": "connect", "result": "ok"}\n    observed: {"op": "connect", "result": "EACCES"}\n'
+            "  end [knock-on]: expected 'exit 0', observed 'exit 1'\n")
+    parsed = site.parse_diff(text)
+    cause = parsed["cause"]
+    assert (cause["actor"], cause["step"], cause["description"]) == (
+        "client", 2, "connect(srv.sock): expected ok, observed EACCES")
+    roles = [(b["actor"], i["kind"], i["role"]) for b in parsed["blocks"] for i in b["items"]]
+    assert roles == [("server", "step", "knock-on"), ("client", "step", "cause"), ("client", "end", "knock-on")]
+    assert parsed["blocks"][1]["items"][1]["expected"] == "exit 0"
+    assert report.derived_signature(text) == "connect: result ok -> EACCES"
+
+
+def test_an_application_explained_by_hundreds_of_scenarios_links_their_area(tmp_path):
+    related = [f"Kinds/Data.Case{i:03d}/seqpacket" for i in range(300)]
+    doc = {"schema": 1, "run_info": {}, "scenarios": related,
+           "backends": {"emu": {"description": "", "kind": "emulation", "available": True, "reason": None}},
+           "results": [{"backend": "emu", "scenario": s, "verdict": "FAIL", "message": "", "duration": 0}
+                       for s in related],
+           "applications": [{"application": "socat", "backend": "emu", "verdict": "broken", "reason": "no",
+                             "evidence": "", "failed_step": "send", "related": related}]}
+    page = report.matrix_html(doc)
+    section = page[page.index("<section id='applications'"):]
+    section = section[:section.index("</section>")]
+    assert "broken (send)" in section and "scenarios=" not in section and len(section) < 4000, len(section)
+    assert "area=Data" in section and "status=deviating" in section
+    # A few are named one by one.
+    doc["applications"][0]["related"] = related[:3]
+    section = report.matrix_html(doc)
+    assert "scenarios=" + "%2C".join(s.replace("/", "%2F") for s in related[:3]) in section
+
+
+def test_the_summary_leaves_out_the_statuses_no_cell_has(tmp_path):
+    doc = {"schema": 1, "run_info": {}, "scenarios": ["A.One", "A.Two"],
+           "backends": {"emu": {"description": "", "kind": "emulation", "available": True, "reason": None}},
+           "results": [{"backend": "emu", "scenario": "A.One", "verdict": "FAIL", "status": "XFAIL", "unexpected": False},
+                       {"backend": "emu", "scenario": "A.Two", "verdict": "PASS", "status": "PASS", "unexpected": False}]}
+    summary = report.summary_section(report.Report(doc))
+    assert [c for c in summary.tables[0].columns if c in report.STATUSES] == ["PASS", "XFAIL", "FAIL"]
+    assert "No cell of this run is XPASS, FLAKY, UNSUPPORTED, TIMEOUT, CRASH or ERROR." in summary.intro
