@@ -180,3 +180,85 @@ def test_conform_run_judges_the_applications_into_results_json(tmp_path):
     assert got["dbus"]["related"] and all(s.split(".")[0].split("/")[-1] in STORIES["dbus"][0].related
                                           for s in got["dbus"]["related"])
     assert "## Applications" in (results / "matrix.md").read_text()
+
+
+# ---- stories in parallel -------------------------------------------------------------------------
+
+RENDEZVOUS_STORY = '''
+import os
+from pathlib import Path
+from conformlib.applications import Application
+
+APP = Application(name="{name}", summary="", packages=["dash"], programs=["/bin/sh"])
+
+
+def story(s):
+    here = Path(os.environ["AFUNIX_TEST_RENDEZVOUS"])
+    (here / "{name}").write_text(str(os.getpid()))
+    s.wait_for("the other story runs too", lambda: (here / "{other}").exists(), "{other} started")
+'''
+
+
+@needs_root
+def test_stories_run_at_the_same_time_each_in_a_process_of_its_own(tmp_path, monkeypatch):
+    """Two stories that each wait for the other: run one after the other, the first waits out its
+    bound and is broken."""
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    for name, other in (("left", "right"), ("right", "left")):
+        (stories / f"{name}.py").write_text(RENDEZVOUS_STORY.format(name=name, other=other))
+    here = tmp_path / "rendezvous"
+    here.mkdir()
+    monkeypatch.setenv("AFUNIX_TEST_RENDEZVOUS", str(here))
+    said = []
+    pool = A.StoryPool(ROOT, [SHIPPED["native"]], stories_dir=stories, jobs=2, say=said.append).start()
+    rows = pool.rows()
+    assert [(r["application"], r["verdict"]) for r in rows] == [("left", "works"), ("right", "works")], rows
+    pids = {int((here / n).read_text()) for n in ("left", "right")}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert sorted(said) == ["application left on native: works", "application right on native: works"]
+
+
+HANGING_STORY = '''
+import os
+from conformlib.applications import Application
+
+APP = Application(name="hangs", summary="", packages=["coreutils"], programs=["/bin/sleep"])
+
+
+def story(s):
+    s.start("daemon", ["sleep", "600"], native=True, env={"AFUNIX_TEST_MARK": os.environ["AFUNIX_TEST_MARK"]})
+    s.wait_for("never", lambda: False, "something that never happens")
+'''
+
+
+@needs_root
+def test_stopping_the_stories_ends_every_program_and_leaves_no_directory(tmp_path, monkeypatch):
+    import glob
+    import time
+    import uuid
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    (stories / "hangs.py").write_text(HANGING_STORY)
+    mark = uuid.uuid4().hex
+    monkeypatch.setenv("AFUNIX_TEST_MARK", mark)
+    pool = A.StoryPool(ROOT, [SHIPPED["native"]], stories_dir=stories, say=lambda line: None).start()
+
+    def marked():
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and mark.encode() in open(f"/proc/{entry}/environ", "rb").read():
+                    found.append(entry)
+            except OSError:
+                pass
+        return found
+
+    deadline = time.monotonic() + 60
+    while not glob.glob("/tmp/afunix-app-hangs-native-*") or len(marked()) < 2:  # story process and sleep
+        assert time.monotonic() < deadline, "the story never started its program"
+        time.sleep(0.1)
+    pool.stop()
+    assert marked() == [] and pool.pids == set()
+    assert glob.glob("/tmp/afunix-app-hangs-native-*") == []
+    assert pool.rows() == []  # a stopped story has no verdict

@@ -38,7 +38,9 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -580,12 +582,12 @@ def availability(app):
     return None
 
 
-def run_story(app, story, backend, root, build_dir):
-    """The verdict of one application story under one backend."""
-    started = time.monotonic()
+def cannot_run(app, backend):
+    """The verdict of a story that cannot run under this backend (UNSUPPORTED saying why, or ERROR
+    for a bad descriptor), or None when it can."""
     v = Verdict(app.name, backend.name, "UNSUPPORTED")
     try:
-        carry, _, _, unsupported = carriage(backend)
+        _, _, _, unsupported = carriage(backend)
     except ConformError as e:
         v.verdict, v.reason = "ERROR", str(e)
         return v
@@ -597,6 +599,17 @@ def run_story(app, story, backend, root, build_dir):
     if why:
         v.reason = why
         return v
+    return None
+
+
+def run_story(app, story, backend, root, build_dir):
+    """The verdict of one application story under one backend."""
+    started = time.monotonic()
+    v = cannot_run(app, backend)
+    if v is not None:
+        return v
+    v = Verdict(app.name, backend.name, "UNSUPPORTED")
+    carry = carriage(backend)[0]
     s = None
     try:
         s = Story(app, backend, root, build_dir)
@@ -640,8 +653,14 @@ def related_scenarios(app, backend, results):
                   and r["verdict"] not in ("PASS", "UNSUPPORTED"))
 
 
+def _said(v):
+    return (f"application {v.application} on {v.backend}: {v.verdict}"
+            + (f" ({v.reason.splitlines()[0][:150]})" if v.verdict != "works" and v.reason else ""))
+
+
 def run_all(stories, backends, root, build_dir_of, results=(), say=print, only=None):
-    """Every (application, backend); returns the results.json rows."""
+    """Every (application, backend), one after another in this process; returns the results.json
+    rows. (./conform runs them in parallel, each in a process of its own: StoryPool.)"""
     become_subreaper()
     rows = []
     for name, (app, story) in sorted(stories.items()):
@@ -650,10 +669,195 @@ def run_all(stories, backends, root, build_dir_of, results=(), say=print, only=N
         for b in backends:
             v = run_story(app, story, b, root, build_dir_of(b))
             v.related = related_scenarios(app, b.name, results)
-            say(f"application {name} on {b.name}: {v.verdict}"
-                + (f" ({v.reason.splitlines()[0][:150]})" if v.verdict != "works" else ""))
+            say(_said(v))
             rows.append(v.as_json())
     return rows
+
+
+# ---- stories in parallel -------------------------------------------------------------------------
+
+def default_story_jobs():
+    """Stories running at once. They mostly wait (a daemon starting, a readiness line, a bounded
+    wait on a broken backend: 30 s times its multiplier), so more of them than there are cores;
+    bounded, since some are CPU-heavy (initdb, or anything under valgrind or qemu)."""
+    return 3 * (os.cpu_count() or 1)
+
+
+# A whole story, on top of its steps' own bounds (each DEADLINE_S times the multiplier): only a
+# story whose own bounds failed (a bug) reaches it.
+STORY_BOUND_S = 20 * DEADLINE_S
+# After SIGTERM, how long a story process gets to stop its programs and remove its directory.
+STOP_GRACE_S = 5
+
+
+class StoryPool:
+    """Runs (application, backend) stories in parallel, each in a process of its own: a child
+    subreaper in a session of its own, so what one story leaves behind (a daemon, a zombie) is
+    swept by that process and never mistaken for another story's. At most `jobs` at once, the
+    slowest backends first; it runs beside the scenarios (./conform starts it before them), and
+    rows() waits for the last story and adds what explains each verdict.
+
+    `lock` and `pids` are for whoever kills the descendants of this process (./conform): under
+    `lock`, `pids` are the story processes, which are not strays."""
+
+    def __init__(self, root, backends, stories_dir=None, only=None, jobs=None, say=print,
+                 unavailable=None):
+        self.root = Path(root)
+        self.say = say
+        self.jobs = max(1, jobs or default_story_jobs())
+        self.stories_dir = Path(stories_dir or self.root / STORIES_DIR)
+        self.stories = load_stories(self.stories_dir)
+        unknown = [a for a in only or [] if a not in self.stories]
+        if unknown:
+            raise ConformError(self.root / STORIES_DIR,
+                               f"no application story {', '.join(unknown)} (have: {', '.join(self.stories)})")
+        self.lock = threading.Lock()
+        self.pids = set()
+        self._verdicts = []
+        self._stopping = False
+        self._todo = []
+        for name, (app, _) in sorted(self.stories.items()):
+            if only and name not in only:
+                continue
+            for b in backends:
+                if (unavailable or {}).get(b.name):
+                    v = Verdict(name, b.name, "UNSUPPORTED", f"backend not available: {unavailable[b.name]}")
+                else:
+                    v = cannot_run(app, b)
+                if v is not None:  # decided here, without a process
+                    self._verdicts.append(v)
+                else:
+                    self._todo.append((app, b))
+        # The slowest backends first: the run ends together.
+        self._todo.sort(key=lambda c: -c[1].timeout_multiplier)
+        self._threads = []
+        self._tmp = Path(tempfile.mkdtemp(prefix="afunix-stories-"))
+
+    def start(self):
+        become_subreaper()  # a story process killed by stop(): its programs come here, to be killed
+        for i in range(min(self.jobs, len(self._todo))):
+            t = threading.Thread(target=self._worker, name=f"afunix-story-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _next(self):
+        with self.lock:
+            if self._stopping or not self._todo:
+                return None
+            return self._todo.pop(0)
+
+    def _worker(self):
+        while True:
+            cell = self._next()
+            if cell is None:
+                return
+            app, backend = cell
+            try:
+                v = self._run(app, backend)
+            except Exception as e:  # noqa: BLE001 - the runner's own failure, said in the cell
+                v = Verdict(app.name, backend.name, "ERROR", f"the story runner failed: {type(e).__name__}: {e}")
+            with self.lock:
+                if self._stopping:
+                    return
+                self._verdicts.append(v)
+            self.say(_said(v))
+
+    def _run(self, app, backend):
+        out = self._tmp / f"{app.name}~{backend.name}.json"
+        err = self._tmp / f"{app.name}~{backend.name}.err"
+        argv = [sys.executable, "-m", "conformlib.applications", str(self.root), str(self.stories_dir), app.name,
+                str(backend.path), str(out)]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        started = time.monotonic()
+        with open(err, "wb") as errf:
+            with self.lock:
+                if self._stopping:
+                    return Verdict(app.name, backend.name, "ERROR", "not run: the run was stopped")
+                p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
+                                     start_new_session=True)
+                self.pids.add(p.pid)
+            bound = STORY_BOUND_S * backend.timeout_multiplier
+            try:
+                p.wait(timeout=bound)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _stop_process(p)
+            finally:
+                with self.lock:
+                    self.pids.discard(p.pid)
+        if out.exists():
+            v = Verdict(**json.loads(out.read_text()))
+            return v
+        said = err.read_text(errors="replace").strip().splitlines()[-OUTPUT_TAIL:]
+        why = (f"the story did not end within {bound:.0f} s" if timed_out else
+               f"the story's process exited {p.returncode} without a verdict")
+        return Verdict(app.name, backend.name, "ERROR", why + (":\n" + "\n".join(said) if said else ""),
+                       duration=time.monotonic() - started)
+
+    def rows(self, results=()):
+        """Waits for every story; the results.json rows, each with the scenarios that explain it."""
+        for t in self._threads:
+            t.join()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        rows = []
+        for v in sorted(self._verdicts, key=lambda v: (v.application, v.backend)):
+            app = self.stories[v.application][0]
+            v.related = related_scenarios(app, v.backend, results)
+            rows.append(v.as_json())
+        return rows
+
+    def stop(self):
+        """Stops every story now (an interrupted run): each story process is asked to clean up
+        (SIGTERM: it stops its programs and removes its directory), then killed."""
+        with self.lock:
+            self._stopping = True
+            self._todo.clear()
+            running = list(self.pids)
+        for pid in running:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for t in self._threads:
+            t.join(timeout=STOP_GRACE_S + 1)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _stop_process(p):
+    """SIGTERM to a story process (it cleans up), SIGKILL to its group after STOP_GRACE_S."""
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        p.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    _killpg(p.pid)
+    p.wait()
+
+
+def _story_process(argv):
+    """python3 -m conformlib.applications ROOT STORIES_DIR APPLICATION DESCRIPTOR OUT: one story,
+    its verdict written to OUT as JSON. SIGTERM ends the story the way a failure does (its programs stopped,
+    its directory removed) and writes no verdict."""
+    from .backends import load_backend
+    root, stories_dir, name, descriptor, out = argv
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+    become_subreaper()
+    app, story = load_stories(stories_dir)[name]
+    backend = load_backend(descriptor)
+    v = run_story(app, story, backend, Path(root), backend.build_dir(Path(root)))
+    tmp = Path(out + ".tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(v)))
+    tmp.replace(out)
 
 
 def become_subreaper():
@@ -760,23 +964,37 @@ def write_into(results_json, rows):
 STORIES_DIR = "applications"
 
 
-def phase(root, backends, selected, unavailable, results_json, say=print, only=None):
-    """After the scenarios: every story under every selected backend, into results.json and the
-    matrix. unavailable: backend -> reason, for backends that did not run (their cells say why)."""
+def phase(root, backends, selected, unavailable, results_json, say=print, only=None, pool=None):
+    """Every story under every selected backend, in parallel, into results.json and the matrix.
+    unavailable: backend -> reason, for backends that did not run (their cells say why). pool: a
+    StoryPool already started for them (./conform run starts it beside the scenarios)."""
     from . import report
     root = Path(root)
-    stories = load_stories(root / STORIES_DIR)
-    unknown = [a for a in only or [] if a not in stories]
-    if unknown:
-        raise ConformError(root / STORIES_DIR, f"no application story {', '.join(unknown)} (have: {', '.join(stories)})")
+    if pool is None:
+        pool = start_phase(root, backends, selected, unavailable, say, only)
     doc = json.loads(Path(results_json).read_text())
-    runnable = [backends[b] for b in selected if not unavailable.get(b)]
-    rows = run_all(stories, runnable, root, lambda b: b.build_dir(root), results=doc.get("results", []),
-                   say=say, only=only)
-    for b in selected:
-        if unavailable.get(b):
-            rows += [Verdict(name, b, "UNSUPPORTED", f"backend not available: {unavailable[b]}").as_json()
-                     for name in stories if not only or name in only]
+    rows = pool.rows(doc.get("results", []))
     doc = write_into(results_json, rows)
     report.write_matrix(Path(results_json).parent, doc)
     return doc
+
+
+def mark_partial(results_json, reason):
+    """A run whose stories were interrupted: its results.json and matrix say it is partial."""
+    from . import report
+    doc = json.loads(Path(results_json).read_text())
+    doc["partial"], doc["partial_reason"] = True, reason
+    Path(results_json).write_text(json.dumps(doc, indent=1) + "\n")
+    report.write_matrix(Path(results_json).parent, doc)
+
+
+def start_phase(root, backends, selected, unavailable, say=print, only=None, jobs=None):
+    """The stories of phase(), started now: the StoryPool running them."""
+    return StoryPool(root, [backends[b] for b in selected], only=only, jobs=jobs, say=say,
+                     unavailable=unavailable).start()
+
+
+if __name__ == "__main__":
+    # Through the package's own module, not this __main__ copy: the stories' Application is that one.
+    from conformlib.applications import _story_process as main
+    main(sys.argv[1:])
