@@ -6,6 +6,9 @@ every other (cross) build, and where the scenario program is inside one.
     binary(root, build)         -> <build_dir>/conformance/afunix-scenarios
 """
 
+import fcntl
+import os
+import time
 from pathlib import Path
 
 NATIVE = "native"
@@ -51,3 +54,47 @@ def configured_elsewhere(root, bdir):
     except OSError:
         same = False
     return None if same else source
+
+
+class BuildLock:
+    """One ./conform at a time builds a given build directory: two cmake/ninja runs in one tree
+    (a `./conform run` and a `./conform test` started together) overwrite each other's files.
+    The lock is a file beside the build directory (the directory itself may be emptied and made
+    again while it is held); the kernel releases it when its holder dies. A second builder waits,
+    saying for whom, and gives up after `deadline_s`."""
+
+    def __init__(self, root, build=NATIVE, deadline_s=3600, say=print, poll_s=0.2):
+        bdir = build_dir(root, build)
+        self.path = bdir.with_name(f".{bdir.name}.lock")
+        self.deadline_s, self.say, self.poll_s = deadline_s, say, poll_s
+        self._f = None
+
+    def __enter__(self):
+        f = open(self.path, "a+")
+        end = time.monotonic() + self.deadline_s
+        said = False
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not said:
+                    f.seek(0)
+                    holder = f.read().strip() or "another process"
+                    self.say(f"waiting for {holder}, which is building {self.path.name[1:-5]}/")
+                    said = True
+                if time.monotonic() >= end:
+                    f.close()
+                    raise TimeoutError(f"{self.path.name[1:-5]}/ still being built by another process "
+                                       f"after {self.deadline_s:.0f} s")
+                time.sleep(self.poll_s)
+        f.seek(0)
+        f.truncate()
+        f.write(f"./conform (pid {os.getpid()})\n")
+        f.flush()
+        self._f = f
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()  # closing releases the lock
+        self._f = None
