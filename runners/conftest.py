@@ -26,7 +26,7 @@ from conformlib import record, runlog, scenarios, traces  # noqa: E402
 from conformlib import builds  # noqa: E402
 from conformlib.backends import load_backends  # noqa: E402
 from conformlib.errors import ConformError  # noqa: E402
-from conformlib import execute  # noqa: E402
+from conformlib import execute, leftovers  # noqa: E402
 from conformlib.execute import Paths, probe  # noqa: E402
 from conformlib.expectations import KnownDeviations, load_dir as load_expectations  # noqa: E402
 from conformlib.versions import backend_version  # noqa: E402
@@ -256,6 +256,7 @@ def _write_header(config, nodeids):
         "previous_run": config.option.afunix_compare_with or None,
         "confirmed": ("every deviation" if config.option.afunix_confirm_all else
                       "every deviation its backend's expectation file does not list exactly"),
+        "left_behind": leftovers.describe([s.backends[b] for b in s.runnable()]),
     }
     runlog.write_header(s.results_dir, run_info, backends, s.scenarios, selected, s.sources)
 

@@ -28,7 +28,46 @@ namespace batch {
 namespace {
 
 int g_channel = -1;
+int g_ack = -1;         // the runner's word to go on (AFUNIX_BATCH_ACK_FD), or -1
+bool g_ack_gone = false;  // the runner closed it: go on without waiting (kept open: a closed
+                          // descriptor would read as a scenario's change to the process)
+bool g_started = false;  // the first scenario has begun
 std::string g_current;  // the scenario running in this process, "" between scenarios
+
+// Waits for the runner's word: it lists what the scenario left outside its directory before giving
+// it, so nothing the next scenario makes is taken for this one's. End of file (the runner is gone,
+// or the backend closed the pipe) means go on.
+void wait_for_runner() {
+  if (g_ack < 0 || g_ack_gone) return;
+  char c;
+  ssize_t n;
+  while ((n = ::read(g_ack, &c, 1)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) g_ack_gone = true;
+}
+
+// A descriptor the runner passed, moved out of the way of the numbers scenarios observe and never
+// inherited by what actors exec; -1 when it is not open (a backend closed it).
+int take_descriptor(const char* variable) {
+  const char* fd = std::getenv(variable);
+  if (!fd || !*fd) return -1;
+  int given = std::atoi(fd);
+  unsetenv(variable);
+  if (::fcntl(given, F_GETFD) < 0) {
+    std::fprintf(stderr, "afunix harness: %s=%s is not an open descriptor: the backend closed the "
+                 "runner's channel\n", variable, fd);
+    return -1;
+  }
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  int high = rl.rlim_cur > 600 ? ::fcntl(given, F_DUPFD_CLOEXEC, 512) : -1;
+  if (high >= 0) {
+    ::close(given);
+    return high;
+  }
+  ::fcntl(given, F_SETFD, FD_CLOEXEC);
+  return given;
+}
 
 void announce(const std::string& line) {
   if (g_channel < 0) return;
@@ -186,6 +225,10 @@ class Announcer : public ::testing::EmptyTestEventListener {
   void OnTestStart(const ::testing::TestInfo& info) override {
     g_current = std::string(info.test_suite_name()) + "." + info.name();
     announce("begin " + g_current);
+    if (!g_started) {  // the runner lists what the process made at start-up (not a scenario's)
+      g_started = true;
+      wait_for_runner();
+    }
     // For the backend's own code in this process and in the actors (fixtures that misbehave in one
     // scenario, wrappers that log); gone again before the check below.
     setenv("AFUNIX_SCENARIO", g_current.c_str(), 1);
@@ -199,7 +242,10 @@ class Announcer : public ::testing::EmptyTestEventListener {
     if (children_left()) what = "running processes";
     std::string changed = State::now().changes_since(*g_baseline);
     if (!changed.empty()) what += (what.empty() ? "" : ", ") + changed;
-    if (what.empty()) return;
+    if (what.empty()) {
+      wait_for_runner();
+      return;
+    }
     // Restoring every kind of state by hand would be a second harness to trust; a fresh process
     // costs milliseconds.
     announce("dirty " + name + " " + what);
@@ -211,26 +257,10 @@ class Announcer : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 void install() {
-  const char* fd = std::getenv("AFUNIX_BATCH_FD");
-  if (!fd || !*fd) return;
-  int channel = std::atoi(fd);
-  if (::fcntl(channel, F_GETFD) < 0) {
-    std::fprintf(stderr, "afunix harness: AFUNIX_BATCH_FD=%s is not an open descriptor: the backend "
-                 "closed the runner's channel\n", fd);
-    return;
-  }
-  // Out of the way of the numbers scenarios observe, and never inherited by what actors exec.
-  rlimit rl{};
-  getrlimit(RLIMIT_NOFILE, &rl);
-  int high = rl.rlim_cur > 600 ? ::fcntl(channel, F_DUPFD_CLOEXEC, 512) : -1;
-  if (high >= 0) {
-    ::close(channel);
-    g_channel = high;
-  } else {
-    ::fcntl(channel, F_SETFD, FD_CLOEXEC);
-    g_channel = channel;
-  }
-  unsetenv("AFUNIX_BATCH_FD");
+  if (!std::getenv("AFUNIX_BATCH_FD")) return;
+  g_channel = take_descriptor("AFUNIX_BATCH_FD");
+  if (g_channel < 0) return;
+  g_ack = take_descriptor("AFUNIX_BATCH_ACK_FD");
 #ifdef __linux__
   // Processes a scenario leaves behind (double forks, setsid daemons) come back to this process,
   // where the check after each scenario finds them.

@@ -8,6 +8,9 @@
 //   error <scenario> <what>   the harness could not do its own work (a limit: EMFILE, ENOMEM, ENOSPC)
 //   dirty <scenario> <what>   it left process state behind; this process ends, the runner resumes
 //                             the rest of the batch in a fresh one
+// With AFUNIX_BATCH_ACK_FD (a pipe from the runner), the harness waits for one byte on it after the
+// first begin and after each end: the runner lists what the scenario left outside its directory
+// before it lets the next one start (runners/conformlib/leftovers.py).
 // While a scenario runs, AFUNIX_SCENARIO names it (for backends and fixtures, never for scenarios).
 // Without AFUNIX_BATCH_FD (a user running the program by hand, an import on another system) none of
 // this happens and nothing is checked.

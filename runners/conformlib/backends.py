@@ -34,6 +34,7 @@ KEYS = {
     "max_parallel": int,
     "applications": dict,  # how real programs run under it (runners/conformlib/applications.py)
     "probe": bool,
+    "state_dirs": list,  # where it keeps state outside the scenario directory (leftovers.py)
 }
 REQUIRES_KEYS = ("commands", "files", "packages")
 CAPABILITIES = ("identities",)
@@ -65,6 +66,9 @@ class Backend:
     # Run the backend's command once on the scenario program's listing before its scenarios (see
     # execute.probe): for tools that need a kernel feature (namespaces, ptrace) a machine may deny.
     probe: bool = False
+    # Directories besides the system's temporary ones where the backend keeps files of its own
+    # (a daemon's state, a socket table): watched for what scenarios leave there (leftovers.py).
+    state_dirs: list = field(default_factory=list)
 
     def build_dir(self, root):
         return builds.build_dir(root, self.build)
@@ -178,6 +182,10 @@ def load_backend(path):
         if not isinstance(value, str) or not value:
             raise ConformError(path, f"'unsupported.{key}' must say why, as a string")
 
+    for d in data.get("state_dirs", []):
+        if not isinstance(d, str) or not os.path.isabs(d) or _PLACEHOLDER.search(d):
+            raise ConformError(path, f"'state_dirs' must list absolute directories (no placeholders), not {d!r}")
+
     return Backend(
         name=path.stem,
         path=path,
@@ -194,6 +202,7 @@ def load_backend(path):
         max_parallel=data.get("max_parallel", 0),
         applications=data.get("applications", {}),
         probe=data.get("probe", False),
+        state_dirs=data.get("state_dirs", []),
     )
 
 

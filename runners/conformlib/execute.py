@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import builds, signatures, traces
+from . import builds, leftovers, signatures, traces
 from .backends import expand
 from .errors import ConformError
 from .scenarios import area_of, what_it_said
@@ -90,9 +90,10 @@ class Result:
     run: dict = None  # the trace's run metadata (where it ran), when there was a trace
     attempts: list = field(default_factory=list)  # [{verdict, message, diff, trace}] when retried
     trace: dict = field(default=None, repr=False, compare=False)  # the observed trace (in memory only)
+    left_behind: list = field(default_factory=list)  # what it left outside its directory (leftovers.py)
 
     SERIALISED = ("backend", "scenario", "verdict", "message", "diff", "duration", "evidence", "run",
-                  "attempts")
+                  "attempts", "left_behind")
 
     @property
     def area(self):
@@ -100,8 +101,9 @@ class Result:
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in self.SERIALISED}
-        if not d["attempts"]:
-            del d["attempts"]
+        for optional in ("attempts", "left_behind"):
+            if not d[optional]:
+                del d[optional]
         return d
 
     @classmethod
@@ -331,6 +333,7 @@ class Execution:
     harness_error: str = ""
     ended: bool = False  # the harness announced the scenario's end (its trace is written)
     log_tail: str = ""
+    left_behind: list = field(default_factory=list)  # what appeared outside its directory (leftovers.py)
 
 
 class Process:
@@ -346,6 +349,22 @@ class Process:
         self.proc = None
         self.start_error = ""
         self.cpu_s = 0.0  # user + system CPU of the process and every process it waited for
+        self.watch = leftovers.Watch(backend, self.paths)
+        self.ack = None  # the harness waits on this pipe after each scenario for the leftovers check
+        self.watch_started = False
+
+    def scenario_ended(self):
+        """What the scenario that just ended left behind; then lets the harness go on."""
+        found = self.watch.check()
+        self.go_on()
+        return found
+
+    def go_on(self):
+        if self.ack is not None:
+            try:
+                os.write(self.ack, b"g")
+            except OSError:  # the process is gone, or its backend closed the pipe
+                pass
 
     def reap(self):
         """proc.wait(), through wait4 so that the process tree's CPU time is known."""
@@ -361,21 +380,27 @@ class Process:
     def start(self):
         chan_r, chan_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        ack_r, self.ack = os.pipe2(os.O_CLOEXEC)
         argv, env = command_for(self.backend, self.scenarios, self.paths, self.nonce, chan_w)
+        argv = self.watch.wrap(argv)
+        env["AFUNIX_BATCH_ACK_FD"] = str(ack_r)
         try:
             with _live_lock:
                 self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out_w,
-                                             stderr=out_w, pass_fds=(chan_w,), start_new_session=True)
+                                             stderr=out_w, pass_fds=(chan_w, ack_r), start_new_session=True)
                 _live[self.proc.pid] = self.proc.pid
                 _live_nonces[self.proc.pid] = self.nonce
         except OSError as e:
             self.start_error = f"cannot start {argv[0]}: {e.strerror}"
             os.close(chan_r)
             os.close(out_r)
+            os.close(self.ack)
+            self.ack = None
             return False
         finally:
             os.close(chan_w)
             os.close(out_w)
+            os.close(ack_r)
         self.chan, self.out = chan_r, out_r
         os.set_blocking(chan_r, False)
         os.set_blocking(out_r, False)
@@ -401,6 +426,10 @@ class Process:
             for fd in (self.chan, self.out, self.pidfd):
                 if fd is not None:
                     os.close(fd)
+        if self.ack is not None:
+            os.close(self.ack)
+            self.ack = None
+        self.watch.remove()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -482,8 +511,10 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
     def finish(name, **kw):
         cap = captures.pop(name, None) or Capture()
         data = cap.bytes()
+        # Listed before the harness may go on: whatever appeared since the last listing is this one's.
+        left = p.scenario_ended()
         ex = _execution(backend, name, paths, p, duration=time.monotonic() - current_since,
-                        harness_error=errors.get(name, ""), log_tail=_tail(data), **kw)
+                        harness_error=errors.get(name, ""), log_tail=_tail(data), left_behind=left, **kw)
         try:
             ex.log_path.write_bytes(data)
         except OSError as e:
@@ -498,6 +529,11 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
         for raw in complete:
             word, _, rest = raw.decode("utf-8", "replace").partition(" ")
             name, _, what = rest.partition(" ")
+            if word == "begin" and not p.watch_started:
+                # The harness waits here once: what start-up made is the process's own, not a scenario's.
+                p.watch_started = True
+                p.watch.start()
+                p.go_on()
             if word == "begin" and name in wanted and name not in done:
                 current, current_since, begun_any = name, time.monotonic(), True
             elif word == "end" and name == current:
@@ -655,7 +691,8 @@ def confirmed(first, again, first_trace, again_trace, first_batched=True):
     carry values no normaliser can know (an emulation's port in a made-up address) and still be the
     same deviation every time."""
     result = dataclasses.replace(first, duration=first.duration + again.duration,
-                                 attempts=[_attempt(first, first_trace), _attempt(again, again_trace)])
+                                 attempts=[_attempt(first, first_trace), _attempt(again, again_trace)],
+                                 left_behind=first.left_behind + [f"{p} (attempt 2)" for p in again.left_behind])
     if again.verdict != first.verdict:
         how = "batched" if first_batched else "isolated"
         result.message = (f"attempt 1: {first.verdict} ({how}): {first.message}; attempt 2: {again.verdict} "
@@ -822,6 +859,7 @@ class Executor:
                 self._deliver(Result(ex.backend, ex.scenario, "ERROR", str(e), duration=ex.duration), job)
                 return
             result = judge(ex, expected)
+            result.left_behind = ex.left_behind
             trace = f"traces/{ex.backend}/{ex.trace_path.name}"
             if job.first is not None:  # the confirmation of a deviation
                 first, first_trace, batched = job.first[ex.scenario]

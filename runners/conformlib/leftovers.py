@@ -1,0 +1,167 @@
+"""What a backend leaves behind outside the scenario's directory, per scenario, and its removal.
+
+A scenario's own directory is the harness's to make and remove; anything else a backend creates (its
+temporary sockets, links, lock and state files) and leaves when the scenario has ended is a finding:
+the cell lists it (`left_behind` in results.json) and the run removes it.
+
+Where a backend could write, and how each place is watched:
+
+- the system's temporary directories (/tmp, /var/tmp, /dev/shm) and the backend's declared
+  `state_dirs`: shards run in parallel, so a shared directory cannot say which scenario wrote what.
+  As root each scenario-program process gets its own: the process starts in a mount namespace of
+  its own (unshare --mount) where a fresh directory of the runner's is mounted over each of them,
+  with the runner's own directories (the project, the run's temporary and trace directories) bound
+  back at their paths. Whatever appears there appeared in that process. Without root (or where
+  mount namespaces are denied) they are not watched, and run_info says so.
+- the process's own {tmp} (inside the run's temporary directory): always watched, it is the
+  process's own.
+
+A process runs one scenario at a time, and the harness waits for the runner's word after it
+announces a scenario's end (AFUNIX_BATCH_ACK_FD, conformance/harness/batch.h): the runner lists the
+watched directories (their top level only: a few entries, never a walk of a tree) before the word,
+so everything new since the previous listing appeared during that scenario, even when a backend's
+processes are parallel to other shards'. The first listing is taken after the process has started
+(the first scenario's begin), so what a backend's process makes for itself at start-up (proot's
+glue directory) is not a scenario's. Nothing is deleted while the process runs (a backend may keep
+per-process state there); the private directories go, whole, when the process has ended, so
+nothing that existed before the run, or belongs to another process or run, is ever touched.
+"""
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+# The system's temporary directories: where a backend's own temporary files go.
+SYSTEM_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+_isolation = None
+_isolation_lock = threading.Lock()
+
+
+def isolation():
+    """None when each process can have private temporary directories here, else why not (found by
+    trying once per runner process)."""
+    global _isolation
+    with _isolation_lock:
+        if _isolation is None:
+            _isolation = _why_not_isolated() or ""
+        return _isolation or None
+
+
+def _why_not_isolated():
+    if os.geteuid() != 0:
+        return "the runner is not root (a mount namespace with private temporary directories needs CAP_SYS_ADMIN)"
+    try:
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "mount", "-n", "--bind",
+                            "/", "/"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"unshare --mount could not run: {e}"
+    if r.returncode != 0:
+        said = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()
+        return "unshare --mount failed here" + (f": {said[-1]}" if said else "")
+    return None
+
+
+def describe(backends=()):
+    """For run_info: what the run watches for leftovers."""
+    why = isolation()
+    state = sorted({d for b in backends for d in getattr(b, "state_dirs", [])})
+    if why is None:
+        watched = list(SYSTEM_TEMP_DIRS) + state
+        return {"watched": watched + ["each process's {tmp}"], "per_scenario": True,
+                "how": "a private copy of each directory per scenario-program process (a mount namespace); "
+                       "listed after every scenario, removed when the process ends"}
+    return {"watched": ["each process's {tmp}"], "per_scenario": True,
+            "not_watched": list(SYSTEM_TEMP_DIRS) + state,
+            "why_not": why + "; shared directories cannot be attributed to one of the parallel scenarios"}
+
+
+def _same_owner_and_mode(model, directory):
+    st = os.stat(model)
+    os.chmod(directory, st.st_mode & 0o7777)  # /tmp's sticky 1777: the test users write there too
+    os.chown(directory, st.st_uid, st.st_gid)
+
+
+def _under(path, top):
+    try:
+        rel = Path(path).relative_to(top)
+    except ValueError:
+        return None
+    return rel.parts[0] if rel.parts else ""
+
+
+class Watch:
+    """The places one scenario-program process could leave things, and what each already held."""
+
+    def __init__(self, backend, paths):
+        self.tmp = Path(paths.tmp)
+        self.places = [("{tmp}", self.tmp)]  # (what the backend calls it, where it is on the host)
+        self.covers = []  # (directory the backend sees, private host directory mounted over it)
+        self.binds = []  # (host directory, mount point inside a private directory)
+        if isolation() is None:
+            needed = [paths.root, paths.run_tmp or paths.tmp, paths.trace_dir, paths.tmp]
+            private = self.tmp / ".private"
+            for i, seen in enumerate(list(SYSTEM_TEMP_DIRS) + list(getattr(backend, "state_dirs", []))):
+                if not os.path.isdir(seen):
+                    continue
+                inside = next(((s, m) for s, m in self.covers if _under(seen, s)), None)
+                if inside and not any(_under(seen, os.path.join(s, "")) for s, _ in self.binds):
+                    # A state directory inside a private one: made there, listed there.
+                    mine = inside[1] / Path(seen).relative_to(inside[0])
+                    mine.mkdir(parents=True, exist_ok=True)
+                    _same_owner_and_mode(seen, mine)
+                    self.places.append((seen, mine))
+                    continue
+                mine = private / str(i)
+                mine.mkdir(parents=True)
+                _same_owner_and_mode(seen, mine)
+                for top in sorted({_under(n, seen) for n in needed} - {None}):
+                    if top == "":  # the watched directory is itself needed: leave it shared
+                        break
+                    (mine / top).mkdir()
+                    self.binds.append((os.path.join(seen, top), mine / top))
+                else:
+                    self.covers.append((seen, mine))
+                    self.places.append((seen, mine))
+        self.seen = self._listing()
+
+    def wrap(self, argv):
+        """argv in a mount namespace of its own with the private directories mounted (as root)."""
+        if not self.covers:
+            return argv
+        mounts = []
+        for source, target in self.binds:  # the runner's directories first, while they are reachable
+            mounts += ["--bind", str(source), str(target)]
+        for seen, mine in self.covers:
+            mounts += ["--rbind", str(mine), seen]
+        script = ('while [ "$1" != -- ]; do mount -n "$1" "$2" "$3" || exit 125; shift 3; done; '
+                  'shift; exec "$@"')
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *mounts, "--", *argv]
+
+    def _listing(self):
+        found = {}
+        for name, host in self.places:
+            try:
+                with os.scandir(host) as it:
+                    for e in it:
+                        found[(name, e.name)] = e.is_dir(follow_symlinks=False)
+            except OSError:
+                pass
+        return found
+
+    def start(self):
+        """The first scenario begins: what is there now is the process's own (start-up, mount points)."""
+        self.seen = self._listing()
+
+    def check(self):
+        """What appeared since the previous listing, as the backend names it ("/tmp/x", "{tmp}/d/")."""
+        now = self._listing()
+        new = sorted(k for k in now if k not in self.seen)
+        self.seen.update(now)
+        return [f"{place}/{name}" + ("/" if now[(place, name)] else "") for place, name in new]
+
+    def remove(self):
+        """The process has ended: its private directories go, whole (never a shared directory)."""
+        shutil.rmtree(self.tmp / ".private", ignore_errors=True)
