@@ -181,7 +181,7 @@ void Actor::proc_net_unix(int fd) {
       o.str("path", "@" + name);
     } else {
       const std::string& dir = context::scenario_dir();
-      if (!dir.empty() && path.compare(0, dir.size() + 1, dir + "/") == 0) path = path.substr(dir.size() + 1);
+      if (!dir.empty() && path.compare(0, dir.size() + 1, dir + "/") == 0) path = "<scenario-dir>/" + path.substr(dir.size() + 1);
       o.str("path", path);
     }
     record(o.encode());

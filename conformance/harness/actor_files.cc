@@ -44,6 +44,13 @@ int Actor::unlink(const std::string& path) {
   return r;
 }
 
+int Actor::symlink(const std::string& target, const std::string& path) {
+  int r = ::symlink(target.c_str(), path.c_str());
+  int err = errno;
+  record(Obs("symlink").str("path", path).str("target", target).str("result", outcome(r, err)).encode());
+  return r;
+}
+
 void Actor::stat(const std::string& path) {
   struct stat st {};
   int r = ::stat(path.c_str(), &st);

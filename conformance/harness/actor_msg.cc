@@ -54,6 +54,12 @@ Room Room::minus(size_t bytes) const {
 
 Msg& Msg::own_creds() { return creds({getpid(), geteuid(), getegid()}); }
 
+Recv& Recv::name(size_t bytes, const Addr& held) {
+  name_ = bytes;
+  name_held_ = std::make_shared<const Addr>(held);
+  return *this;
+}
+
 Msg& Msg::to(const Addr& addr) {
   to_ = std::make_shared<const Addr>(addr);
   return *this;
@@ -66,26 +72,35 @@ long Actor::sendto(int fd, const std::string& data, const Addr& to, int flags) {
   Returned r = under_watchdog([&] { return ::sendto(fd, data.data(), data.size(), flags, to.sa(), to.len()); });
   Obs o("sendto");
   o.str("data", escape_bytes(data)).str("to", to.label());
+  if (!to.stale().empty()) o.str("stale", to.stale());
   if (flags) o.str("flags", msg_flags_name(flags));
   record(count_or_error(o, r).encode());
   return r.ret;
 }
 
 std::string Actor::recvfrom(int fd, size_t max, size_t name_bytes, int flags) {
+  return recvfrom(fd, max, AddrBuf(static_cast<socklen_t>(name_bytes)), flags);
+}
+
+std::string Actor::recvfrom(int fd, size_t max, const AddrBuf& how, int flags) {
   platform::require_msg_flags(flags);
+  const size_t name_bytes = how.bytes();
   Guarded buf(max);
   Guarded name(name_bytes, 0x5a);
+  util::prefill(name.data(), name_bytes, how);
+  const std::string before(name.data(), name_bytes);
   socklen_t namelen = static_cast<socklen_t>(name_bytes);
   Returned r = under_watchdog([&] { return ::recvfrom(fd, buf.data_or_null(), max, flags,
                    name_bytes ? reinterpret_cast<sockaddr*>(name.data()) : nullptr,
                    name_bytes ? &namelen : nullptr); });
   Obs o("recvfrom");
   o.num("max", static_cast<long long>(max)).num("name", static_cast<long long>(name_bytes));
+  if (how.holds()) o.str("held", how.held().label());
   if (flags) o.str("flags", msg_flags_name(flags));
   count_or_error(o, r);
   std::string data = r.ret > 0 ? std::string(buf.data(), std::min<size_t>(r.ret, max)) : "";
   if (r.ret > 0) o.str("data", escape_bytes(data));
-  if (r.ok() && name_bytes) util::record_address(o, "from", "fromlen", name.data(), name_bytes, namelen);
+  if (r.ok() && name_bytes) util::record_address(o, "from", "fromlen", name.data(), name_bytes, namelen, before);
   Overruns().check(buf, "data").check(name, "name").add_to(o);
   record(o.encode());
   return data;
@@ -153,6 +168,7 @@ long Actor::sendmsg(int fd, const Msg& m) {
     o.json("data", util::json_list(parts));
   }
   if (m.to_) o.str("to", m.to_->label());
+  if (m.to_ && !m.to_->stale().empty()) o.str("stale", m.to_->stale());
   if (m.has_creds_) {
     o.json("creds", Obs::object()
                         .str("pid", context::pid_name(m.creds_.pid))
@@ -174,6 +190,8 @@ Received Actor::recvmsg(int fd, const Recv& how) {
   std::vector<iovec> iov;
   for (Guarded& g : bufs) iov.push_back({g.data_or_null(), g.size()});
   Guarded name(how.name_, 0x5a);
+  if (how.name_held_) util::prefill(name.data(), how.name_, AddrBuf(static_cast<socklen_t>(how.name_)).holding(*how.name_held_));
+  const std::string name_before(name.data(), how.name_);
   Guarded control(how.room_.bytes(), 0x5a);
   msghdr msg{};
   msg.msg_iov = iov.data();
@@ -204,6 +222,7 @@ Received Actor::recvmsg(int fd, const Recv& how) {
     o.json("iov", sizes + "]");
   }
   if (how.name_) o.num("name", static_cast<long long>(how.name_));
+  if (how.name_held_) o.str("held", how.name_held_->label());
   if (!how.room_.is_none()) o.str("room", how.room_.label());
   if (how.flags_) o.str("flags", msg_flags_name(how.flags_));
   if (how.preset_) o.str("preset_msg_flags", msg_flags_name(how.preset_));
@@ -226,7 +245,7 @@ Received Actor::recvmsg(int fd, const Recv& how) {
       o.json("data", util::json_list(escaped));
     }
     o.str("msg_flags", msg_flags_name(msg.msg_flags));
-    if (how.name_) util::record_address(o, "from", "fromlen", name.data(), how.name_, msg.msg_namelen);
+    if (how.name_) util::record_address(o, "from", "fromlen", name.data(), how.name_, msg.msg_namelen, name_before);
 
     std::vector<std::string> cmsgs;
     int reported_fds = 0;
@@ -280,7 +299,9 @@ Received Actor::recvmsg(int fd, const Recv& how) {
     if (track_fds && installed != reported_fds) o.num("leaked_fds", installed - reported_fds);
   }
   Overruns over;
-  for (Guarded& g : bufs) over.check(g, "data");
+  // One buffer is "data"; several are named by their place, so each keeps its own count.
+  for (size_t i = 0; i < bufs.size(); ++i)
+    over.check(bufs[i], bufs.size() == 1 ? "data" : "data[" + std::to_string(i) + "]");
   over.check(name, "name").check(control, "control").add_to(o);
   record(o.encode());
   return got;
@@ -352,7 +373,8 @@ int Actor::recvmmsg(int fd, unsigned count, size_t max, int flags) {
     o.json("messages", list + "]");
   }
   Overruns over;
-  for (Guarded& g : bufs) over.check(g, "data");
+  for (size_t i = 0; i < bufs.size(); ++i)
+    over.check(bufs[i], bufs.size() == 1 ? "data" : "data[" + std::to_string(i) + "]");
   over.add_to(o);
   record(o.encode());
   return r.ret;

@@ -122,7 +122,7 @@ void decode(Obs& o, int level, int option, const char* p, socklen_t n) {
     return;
   }
   if (level == SOL_SOCKET && option == SO_PEERNAME) {
-    util::record_address(o, "value", "addrlen", p, n, n);
+    util::record_address(o, "value", "addrlen", p, n, n, std::string(p, n));
     return;
   }
   if (n < sizeof(int)) {

@@ -64,7 +64,10 @@ std::pair<int, int> Actor::socketpair(int type) {
 int Actor::bind(int fd, const Addr& addr) {
   int r = ::bind(fd, addr.sa(), addr.len());
   int err = errno;
-  record(Obs("bind").str("addr", addr.label()).str("result", outcome(r, err)).encode());
+  Obs o("bind");
+  o.str("addr", addr.label());
+  if (!addr.stale().empty()) o.str("stale", addr.stale());
+  record(o.str("result", outcome(r, err)).encode());
   return r;
 }
 
@@ -77,22 +80,30 @@ int Actor::listen(int fd, int backlog) {
 
 int Actor::connect(int fd, const Addr& addr) {
   Returned r = under_watchdog([&] { return ::connect(fd, addr.sa(), addr.len()); });
-  record(Obs("connect").str("addr", addr.label()).str("result", outcome(r)).encode());
+  Obs o("connect");
+  o.str("addr", addr.label());
+  if (!addr.stale().empty()) o.str("stale", addr.stale());
+  record(o.str("result", outcome(r)).encode());
   return static_cast<int>(r.ret);
 }
 
-int Actor::accept(int fd) { return accept(fd, sizeof(sockaddr_un), false); }
+int Actor::accept(int fd) { return accept(fd, AddrBuf(), false); }
 
-int Actor::accept(int fd, socklen_t buffer) { return accept(fd, buffer, true); }
+int Actor::accept(int fd, socklen_t buffer) { return accept(fd, AddrBuf(buffer), true); }
 
-int Actor::accept(int fd, socklen_t buffer, bool record_buffer) {
+int Actor::accept(int fd, const AddrBuf& buffer) { return accept(fd, buffer, true); }
+
+int Actor::accept(int fd, const AddrBuf& how, bool record_buffer) {
+  const socklen_t buffer = how.bytes();
   Guarded peer(buffer, 0x5a);
+  util::prefill(peer.data(), buffer, how);
+  const std::string before(peer.data(), buffer);
   socklen_t len = buffer;
   Returned r = under_watchdog([&] { return ::accept(fd, reinterpret_cast<sockaddr*>(peer.data_or_null()), &len); });
   Obs o("accept");
-  if (record_buffer) o.num("buffer", buffer);
+  if (record_buffer) util::record_buffer(o, how);
   o.str("result", outcome(r));
-  if (r.ok()) util::record_address(o, "peer", "addrlen", peer.data(), buffer, len);
+  if (r.ok()) util::record_address(o, "peer", "addrlen", peer.data(), buffer, len, before);
   Overruns().check(peer, "addr").add_to(o);
   record(o.encode());
   return static_cast<int>(r.ret);
@@ -188,31 +199,36 @@ void Actor::peercred(int fd) {
 
 // getsockname/getpeername into a guarded buffer of `buffer` bytes.
 static Addr name_call(Actor& a, const char* op, int (*call)(int, sockaddr*, socklen_t*), int fd,
-                      socklen_t buffer, bool record_buffer) {
+                      const AddrBuf& how, bool record_buffer) {
+  const socklen_t buffer = how.bytes();
   Guarded buf(buffer, 0x5a);
+  util::prefill(buf.data(), buffer, how);
+  const std::string before(buf.data(), buffer);
   socklen_t len = buffer;
   int r = call(fd, reinterpret_cast<sockaddr*>(buf.data_or_null()), &len);
   int err = errno;
   Obs o(op);
-  if (record_buffer) o.num("buffer", buffer);
+  if (record_buffer) util::record_buffer(o, how);
   o.str("result", util::outcome(r, err));
-  if (r == 0) util::record_address(o, "addr", "addrlen", buf.data(), buffer, len);
+  if (r == 0) util::record_address(o, "addr", "addrlen", buf.data(), buffer, len, before);
   Overruns().check(buf, "addr").add_to(o);
   a.record(o.encode());
   if (r != 0) return Addr::raw("", 0, "none");
   return Addr::from_kernel(reinterpret_cast<sockaddr*>(buf.data()), std::min(len, buffer));
 }
 
-Addr Actor::getsockname(int fd) {
-  return name_call(*this, "getsockname", ::getsockname, fd, sizeof(sockaddr_un), false);
-}
+Addr Actor::getsockname(int fd) { return name_call(*this, "getsockname", ::getsockname, fd, AddrBuf(), false); }
 Addr Actor::getsockname(int fd, socklen_t buffer) {
+  return name_call(*this, "getsockname", ::getsockname, fd, AddrBuf(buffer), true);
+}
+Addr Actor::getsockname(int fd, const AddrBuf& buffer) {
   return name_call(*this, "getsockname", ::getsockname, fd, buffer, true);
 }
-Addr Actor::getpeername(int fd) {
-  return name_call(*this, "getpeername", ::getpeername, fd, sizeof(sockaddr_un), false);
-}
+Addr Actor::getpeername(int fd) { return name_call(*this, "getpeername", ::getpeername, fd, AddrBuf(), false); }
 Addr Actor::getpeername(int fd, socklen_t buffer) {
+  return name_call(*this, "getpeername", ::getpeername, fd, AddrBuf(buffer), true);
+}
+Addr Actor::getpeername(int fd, const AddrBuf& buffer) {
   return name_call(*this, "getpeername", ::getpeername, fd, buffer, true);
 }
 

@@ -102,7 +102,7 @@ std::string filler(size_t n) {
 }
 
 void record_address(Obs& o, const char* key, const char* len_key, const char* buf, size_t bufsize,
-                          socklen_t reported) {
+                    socklen_t reported, const std::string& before) {
   struct {
     sockaddr_un un;
     char slack[16];
@@ -110,15 +110,24 @@ void record_address(Obs& o, const char* key, const char* len_key, const char* bu
   const size_t path = offsetof(sockaddr_un, sun_path);
   size_t visible = std::min<size_t>(std::min<size_t>(reported, bufsize), sizeof tmp.un);
   std::memcpy(&tmp, buf, visible);
-  const bool abstract = visible > path && tmp.un.sun_path[0] == '\0';
+  const bool named = visible > path;
+  const bool abstract = named && tmp.un.sun_path[0] == '\0';
+  const std::string& dir = context::scenario_dir();
+  // An absolute path inside the scenario directory: its length is recorded as if it were relative,
+  // since the directory's own path differs between runs; its name says it was absolute.
+  const bool in_dir = named && !abstract && !dir.empty() && visible - path > dir.size() &&
+                      std::memcmp(tmp.un.sun_path, dir.data(), dir.size()) == 0 &&
+                      tmp.un.sun_path[dir.size()] == '/';
   if (reported <= bufsize) {
     o.str(key, context::address_name(reinterpret_cast<sockaddr*>(&tmp), static_cast<socklen_t>(visible)));
   } else if (abstract) {
     // The start of an abstract name is the run tag or random autobind digits: say only how much.
     o.str(key, "@<" + std::to_string(visible - path - 1) + " bytes>");
+  } else if (in_dir) {
+    o.str(key, "<scenario-dir>" + escape_bytes(std::string(tmp.un.sun_path + dir.size(), visible - path - dir.size())));
   } else {
     // What the buffer holds of a pathname (nothing when only the family fit).
-    o.str(key, visible > path ? escape_bytes(std::string(tmp.un.sun_path, visible - path)) : "");
+    o.str(key, named ? escape_bytes(std::string(tmp.un.sun_path, visible - path)) : "");
   }
   long len = reported;
   const std::string& tag = context::run_tag();
@@ -126,7 +135,35 @@ void record_address(Obs& o, const char* key, const char* len_key, const char* bu
     size_t shown = std::min(visible - path - 1, tag.size());
     if (std::memcmp(tmp.un.sun_path + 1, tag.data(), shown) == 0) len -= static_cast<long>(tag.size());
   }
+  if (in_dir) len -= static_cast<long>(dir.size() + 1);
   o.num(len_key, len);
+  // What the kernel defines about the address it reported, whatever the name normalises to: its
+  // class, and for a pathname whether a NUL ends it within the reported length.
+  if (reported <= path) {
+    o.str("name_class", "unnamed");
+  } else if (named) {
+    o.str("name_class", abstract ? "abstract" : "pathname");
+    if (!abstract) o.flag("nul_terminated", std::memchr(tmp.un.sun_path, '\0', visible - path) != nullptr);
+  }
+  // The kernel writes the reported length and leaves the rest of the buffer as it was.
+  size_t past = 0;
+  for (size_t i = bufsize; i > std::min<size_t>(reported, bufsize); --i)
+    if (i - 1 < before.size() && buf[i - 1] != before[i - 1]) {
+      past = i - reported;
+      break;
+    }
+  if (past) o.num("written_past_length", static_cast<long long>(past));
+}
+
+void prefill(char* buf, size_t bufsize, const AddrBuf& how) {
+  if (!how.holds()) return;
+  const Addr& old = how.held();
+  std::memcpy(buf, old.sa(), std::min<size_t>(std::min<size_t>(old.len(), bufsize), sizeof(sockaddr_un)));
+}
+
+void record_buffer(Obs& o, const AddrBuf& how) {
+  o.num("buffer", how.bytes());
+  if (how.holds()) o.str("held", how.held().label());
 }
 
 }  // namespace util

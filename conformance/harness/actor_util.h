@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "names.h"
+#include "scenario.h"
 #include "observation.h"
 #include "watchdog.h"
 
@@ -48,9 +49,15 @@ std::string pidfd_process(int pidfd);
 int count_open_fds();
 // Records an address the kernel wrote into a buffer of `bufsize` bytes while reporting `reported`
 // as its length: under `key` what the buffer holds (normalised), under `len_key` the reported
-// length as if the name had no run tag.
+// length as if the name had no run tag (and, inside the scenario directory, as if relative), then
+// "name_class", "nul_terminated" (pathnames) and "written_past_length" (bytes past the reported
+// length that differ from `before`, the buffer's contents before the call; only when any do).
 void record_address(Obs& o, const char* key, const char* len_key, const char* buf, size_t bufsize,
-                    socklen_t reported);
+                    socklen_t reported, const std::string& before);
+// Writes what an AddrBuf holds into the buffer (its earlier address, over the filler already there).
+void prefill(char* buf, size_t bufsize, const AddrBuf& how);
+// "buffer" and, when it holds an earlier address, "held".
+void record_buffer(Obs& o, const AddrBuf& how);
 // Filler bytes for sends whose content does not matter.
 std::string filler(size_t n);
 

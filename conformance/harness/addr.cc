@@ -24,6 +24,26 @@ Addr Addr::path(const std::string& path) {
   return a;
 }
 
+Addr Addr::absolute(const std::string& path) {
+  Addr a = Addr::path(context::scenario_dir() + "/" + path);
+  a.label_ = "<scenario-dir>/" + escape_bytes(path);
+  return a;
+}
+
+Addr Addr::over(const Addr& stale) const {
+  Addr a = *this;
+  a.storage_ = stale.storage_;
+  a.storage_.un.sun_family = storage_.un.sun_family;
+  const size_t path = offsetof(sockaddr_un, sun_path);
+  // A pathname's bytes without its NUL; an abstract name has none to leave out.
+  size_t n = len_ > path ? len_ - path : 0;
+  if (n > 0 && storage_.un.sun_path[0] != '\0' && storage_.un.sun_path[n - 1] == '\0') --n;
+  std::memcpy(a.storage_.un.sun_path, storage_.un.sun_path, n);
+  a.len_ = static_cast<socklen_t>(path + n);
+  a.stale_ = stale.label_;
+  return a;
+}
+
 Addr Addr::abstract(const std::string& name) {
   platform::require(platform::Feature::AbstractNames);
   Addr a;

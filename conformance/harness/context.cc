@@ -172,7 +172,7 @@ std::string address_name(const sockaddr* sa, socklen_t len) {
   }
   std::string path = bytes.substr(0, bytes.find('\0'));
   if (!g_dir.empty() && path.compare(0, g_dir.size() + 1, g_dir + "/") == 0)
-    return escape_bytes(path.substr(g_dir.size() + 1));
+    return "<scenario-dir>/" + escape_bytes(path.substr(g_dir.size() + 1));
   if (!path.empty() && path[0] == '/') return "<outside>/" + escape_bytes(path.substr(path.rfind('/') + 1));
   return escape_bytes(path);
 }

@@ -26,7 +26,8 @@ pid_t pid_of(const std::string& role);  // the process registered as `role`, or 
 std::string uid_name(uid_t uid);  // identity name, "overflow" (65534), "-1", or "foreign-uid"
 std::string gid_name(gid_t gid);
 
-// An address as the kernel reported it: "srv.sock" (relative to the scenario directory),
+// An address as the kernel reported it: "srv.sock" (a relative path, as it was bound),
+// "<scenario-dir>/srv.sock" (an absolute one inside the scenario directory), "<outside>/name",
 // "@name" (abstract, run tag removed), "@<autobind>", or "unnamed".
 std::string address_name(const sockaddr* sa, socklen_t len);
 

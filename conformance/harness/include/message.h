@@ -85,6 +85,7 @@ class Recv {
   explicit Recv(size_t max = 64) { iov_.push_back(max); }
   Recv& iov(std::vector<size_t> sizes) { iov_ = std::move(sizes); return *this; }
   Recv& name(size_t bytes) { name_ = bytes; return *this; }  // msg_name buffer of `bytes`
+  Recv& name(size_t bytes, const Addr& held);  // ... holding an earlier address (AddrBuf)
   Recv& room(const Room& r) { room_ = r; return *this; }
   Recv& flags(int f) { flags_ = f; return *this; }
   Recv& preset_msg_flags(int f) { preset_ = f; return *this; }
@@ -93,6 +94,7 @@ class Recv {
   friend class Actor;
   std::vector<size_t> iov_;
   size_t name_ = 0;
+  std::shared_ptr<const Addr> name_held_;
   Room room_ = Room::none();
   int flags_ = 0;
   int preset_ = 0;

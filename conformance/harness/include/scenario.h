@@ -70,6 +70,9 @@ const Identity& Stranger();      // "stranger": another local user with no relat
 class Addr {
  public:
   static Addr path(const std::string& path);      // pathname; addrlen covers the path and its NUL
+  // The same path made absolute, as programs name their sockets: the scenario directory's own path,
+  // then `path`. Traces name it "<scenario-dir>/path" (the directory is a temporary path).
+  static Addr absolute(const std::string& path);
   static Addr abstract(const std::string& name);  // abstract name, unique to this scenario run
   static Addr autobind();                         // addrlen == sizeof(sa_family_t)
   // Exact sun_path bytes and addrlen, for edge cases (overlong, missing NUL, ...).
@@ -84,10 +87,16 @@ class Addr {
   static Addr abstract_of_size(size_t bytes);
   // The same address with another sun_family, for the wrong-family edge case.
   Addr with_family(int family) const;
+  // The same name written into a sockaddr_un that held `stale` before, as a program that reuses
+  // one does: the name's bytes copied without a NUL and addrlen counting them only (SUN_LEN), so
+  // the bytes just past addrlen are what is left of the stale address. Traces add "stale": its
+  // label. The kernel reads addrlen bytes; a backend that reads on sees another name.
+  Addr over(const Addr& stale) const;
 
   const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage_); }
   socklen_t len() const { return len_; }
   const std::string& label() const { return label_; }
+  const std::string& stale() const { return stale_; }  // "" unless built over() a stale address
 
  private:
   // Large enough for addrlen > sizeof(sockaddr_un) edge cases without reading past the object.
@@ -97,6 +106,30 @@ class Addr {
   } storage_{};
   socklen_t len_ = 0;
   std::string label_;
+  std::string stale_;
+};
+
+// A buffer for a returned address (accept, getsockname, getpeername, recvfrom, recvmsg's
+// msg_name), as a program hands it in: `bytes` long (a whole sockaddr_un, 110 bytes on every ABI,
+// unless said), holding what an earlier call left there (its address, `len` bytes of it, over
+// filler). Traces record "buffer" and "held"; after the call, what the kernel defines about the
+// address it wrote (docs/trace-format.md, "Returned addresses").
+class AddrBuf {
+ public:
+  explicit AddrBuf(socklen_t bytes = sizeof(sockaddr_un)) : bytes_(bytes) {}
+  AddrBuf& holding(const Addr& old) {
+    held_ = old;
+    holds_ = true;
+    return *this;
+  }
+  socklen_t bytes() const { return bytes_; }
+  bool holds() const { return holds_; }
+  const Addr& held() const { return held_; }
+
+ private:
+  socklen_t bytes_;
+  Addr held_;
+  bool holds_ = false;
 };
 
 // How long poll() may wait: Now checks readiness as it is; UntilReady waits for another actor to
@@ -156,6 +189,10 @@ class Actor {
   int accept(int fd, socklen_t buffer);
   Addr getsockname(int fd, socklen_t buffer);
   Addr getpeername(int fd, socklen_t buffer);
+  // The same into a buffer as a program hands it in: sized, holding an earlier address.
+  int accept(int fd, const AddrBuf& buffer);
+  Addr getsockname(int fd, const AddrBuf& buffer);
+  Addr getpeername(int fd, const AddrBuf& buffer);
   int poll(int fd, short events, Wait wait = Wait::Now);
   // Waits until the socket is ready or `until` is posted, whichever comes first; when both are,
   // the socket's readiness wins. Lets an event-loop server accept a connection that may or may not
@@ -167,6 +204,7 @@ class Actor {
   int create_file(const std::string& path, unsigned mode);  // an empty regular file (O_EXCL)
   int chmod(const std::string& path, unsigned mode);
   int unlink(const std::string& path);
+  int symlink(const std::string& target, const std::string& path);  // path -> target
   void stat(const std::string& path);  // file type and permission bits
   void umask(unsigned mask);
   int become(const Identity& who);  // switch uid/gids mid-story (declare it with Scenario::uses)
@@ -183,6 +221,7 @@ class Actor {
   // "leaked_fds".
   long sendto(int fd, const std::string& data, const Addr& to, int flags = 0);
   std::string recvfrom(int fd, size_t max, size_t name_bytes, int flags = 0);
+  std::string recvfrom(int fd, size_t max, const AddrBuf& name, int flags = 0);
   long sendmsg(int fd, const Msg& msg);
   Received recvmsg(int fd, const Recv& how);
   int sendmmsg(int fd, const std::vector<std::string>& messages, int flags = 0);
@@ -245,7 +284,7 @@ class Actor {
 
  private:
   friend class Scenario;
-  int accept(int fd, socklen_t buffer, bool record_buffer);
+  int accept(int fd, const AddrBuf& buffer, bool record_buffer);
   Actor(std::string role, int trace_fd) : role_(std::move(role)), trace_fd_(trace_fd) {}
   void write_line(const std::string& line);
   std::string role_;
