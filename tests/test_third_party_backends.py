@@ -48,16 +48,13 @@ BACKENDS = ("qemu-x86_64", "qemu-aarch64", "qemu-arm", "proot", "fakechroot", "b
             "qemu-s390x", "qemu-riscv64", "qemu-i386")
 EXPECTATIONS = ROOT / "runners" / "expectations"
 
-# getsockname's addrlen for "srv.sock" bound in a scenario directory: offsetof(sun_path) == 2, then
-# the absolute guest path "<workdir>/scn-XXXXXX/srv.sock", with (proot) or without (fakechroot) its NUL.
-def guest_addrlen(workdir, counts_nul):
-    return 2 + len(f"{workdir}/scn-XXXXXX/srv.sock") + (1 if counts_nul else 0)
-
-
-EXPECTED_ADDRLEN = {
-    "native": 2 + len("srv.sock") + 1,
-    "proot": guest_addrlen("/afunix-guest", True),
-    "fakechroot": guest_addrlen("/work", False),
+# getsockname of "srv.sock" bound relative in a scenario directory: natively the bare name, 2 + 8 +
+# 1 bytes; proot and fakechroot return the absolute path under the guest directory (recorded as
+# "<scenario-dir>/srv.sock", its length as if relative), proot with its NUL, fakechroot without.
+EXPECTED_NAME = {
+    "native": {"addr": "srv.sock", "addrlen": 11, "nul_terminated": True},
+    "proot": {"addr": "<scenario-dir>/srv.sock", "addrlen": 11, "nul_terminated": True},
+    "fakechroot": {"addr": "<scenario-dir>/srv.sock", "addrlen": 10, "nul_terminated": False},
 }
 
 
@@ -131,9 +128,9 @@ def native_verdict(doc):
     return "UNSUPPORTED" if doc["status"] == "unsupported" else "PASS"
 
 
-def addrlen_of_getsockname(doc):
-    return [o["addrlen"] for a in doc["actors"] for o in a["observations"]
-            if o["op"] == "getsockname" and o.get("result") == "ok"][0]
+def name_of_getsockname(doc):
+    o = [o for a in doc["actors"] for o in a["observations"] if o["op"] == "getsockname" and o.get("result") == "ok"][0]
+    return {key: o.get(key) for key in ("addr", "addrlen", "nul_terminated")}
 
 
 def status(name, result, native_doc):
@@ -170,12 +167,12 @@ def test_backend_against_native(name, native, tmp_path):
     blocking = results[BLOCKING].trace
     assert traces.behaviour(blocking) == traces.behaviour(native[BLOCKING])
 
-    # The translators really translate: the name bound as "srv.sock" comes back through the guest
-    # directory, with the length that path has inside the backend (and the bare name natively).
-    if name in EXPECTED_ADDRLEN:
-        assert addrlen_of_getsockname(results[BOUND_NAME].trace) == EXPECTED_ADDRLEN[name], (
-            f"{name}: getsockname length does not match a path under the backend's guest directory")
-    assert addrlen_of_getsockname(native[BOUND_NAME]) == EXPECTED_ADDRLEN["native"]
+    # The translators really translate: the name bound as "srv.sock" comes back as an absolute path
+    # through the guest directory (and as the bare name natively).
+    if name in EXPECTED_NAME:
+        assert name_of_getsockname(results[BOUND_NAME].trace) == EXPECTED_NAME[name], (
+            f"{name}: getsockname does not give the path under the backend's guest directory")
+    assert name_of_getsockname(native[BOUND_NAME]) == EXPECTED_NAME["native"]
 
 
 def test_identity_scenario_under_bwrap_says_why(native, tmp_path):
