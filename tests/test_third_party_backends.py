@@ -44,7 +44,7 @@ BLOCKING = "EarlySend.RecvBeforeAcceptBlocks"
 SCENARIOS = (BOUND_NAME, IDENTITIES, BLOCKING)
 
 BACKENDS = ("qemu-x86_64", "qemu-aarch64", "qemu-arm", "proot", "fakechroot", "bwrap-userns",
-            "valgrind", "strace", "firejail", "crun", "fakeroot", "fakeroot-user",
+            "bwrap-unprivileged", "bwrap-mapped-ids", "valgrind", "strace", "firejail", "crun", "fakeroot", "fakeroot-user",
             "qemu-s390x", "qemu-riscv64", "qemu-i386")
 EXPECTATIONS = ROOT / "runners" / "expectations"
 
@@ -175,13 +175,14 @@ def test_backend_against_native(name, native, tmp_path):
     assert name_of_getsockname(native[BOUND_NAME]) == EXPECTED_NAME["native"]
 
 
-def test_identity_scenario_under_bwrap_says_why(native, tmp_path):
-    why = usable("bwrap-userns")
+@pytest.mark.parametrize("name", ["bwrap-userns", "bwrap-unprivileged"])
+def test_identity_scenario_under_bwrap_says_why(name, native, tmp_path):
+    why = usable(name)
     if why:
-        pytest.skip(f"bwrap-userns: {why}")
-    result = run_backend("bwrap-userns", tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
+        pytest.skip(f"{name}: {why}")
+    result = run_backend(name, tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
     assert result.verdict == "UNSUPPORTED"
-    assert "user namespace" in result.message and "svc" in result.message
+    assert "namespace" in result.message and "svc" in result.message
 
 
 @pytest.mark.parametrize("name", ["fakeroot", "fakeroot-user"])
@@ -197,7 +198,8 @@ def test_identity_switch_faked_by_fakeroot_is_never_run_as_the_wrong_user(name, 
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (test identities)")
-@pytest.mark.parametrize("name", ["proot", "fakechroot", "strace", "valgrind", "firejail", "crun"])
+@pytest.mark.parametrize("name", ["proot", "fakechroot", "strace", "valgrind", "firejail", "crun",
+                                  "bwrap-mapped-ids"])
 def test_translators_let_actors_switch_identity(name, native, tmp_path):
     """proot, fakechroot and the tracers and sandboxes that keep root's capabilities, run as root,
     must not stand in the way of the actors' setuid: the credentials scenario passes, with the
@@ -209,3 +211,25 @@ def test_translators_let_actors_switch_identity(name, native, tmp_path):
     assert result.verdict == "PASS", result.message + "\n" + result.diff
     identities = {a["identity"] for a in result.trace["actors"]}
     assert identities == {"svc", "stranger"}
+
+
+FORGING = ("Kinds/Credentials.RootMayForge/dgram_pathname", "Kinds/Credentials.StrangerCannotForge/dgram_pathname")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a multi-id map)")
+def test_credentials_are_forged_as_mapped_root_and_refused_to_a_mapped_user(tmp_path):
+    """bwrap-mapped-ids runs as rootless containers do: the program is root only inside its user
+    namespace, the test users are mapped ids. Mapped root may forge another user's credentials (and
+    a pid of its own pid namespace), a mapped unprivileged user may not, exactly as natively."""
+    why = usable("bwrap-mapped-ids")
+    if why:
+        pytest.skip(f"bwrap-mapped-ids: {why}")
+    expected = {s: traces.load(ROOT / "expected" / traces.file_name(s), require_run_info=False) for s in FORGING}
+    results = run_backend("bwrap-mapped-ids", tmp_path, FORGING, expected=expected)
+    for scenario, result in results.items():
+        assert result.verdict == "PASS", f"{scenario}: {result.verdict} {result.message}\n{result.diff}"
+        sends = [o for a in result.trace["actors"] for o in a["observations"] if o["op"] == "sendmsg" and "creds" in o]
+        assert sends, f"{scenario}: no credentials were sent"
+    refused = [o["result"] for a in results[FORGING[1]].trace["actors"] for o in a["observations"]
+               if o["op"] == "sendmsg" and "creds" in o]
+    assert "EPERM" in refused
