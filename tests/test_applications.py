@@ -134,6 +134,30 @@ def test_a_story_that_raises_is_an_error_not_a_verdict_and_leaves_nothing():
     assert not [line for line in os.popen("ps -eo args").read().splitlines() if "afunix-app-x-native" in line]
 
 
+DAEMON = A.Application(name="daemon", summary="", packages=["coreutils"], programs=["/bin/sleep"])
+
+
+def test_a_daemon_that_outlives_its_story_is_an_error_not_works():
+    """A program that leaves a daemon behind (here: one that left the story's sessions) has not
+    worked the way it does on Linux, where the story leaves nothing running."""
+    # Popen returns once the child has exec'd, in a session of its own: no race with the story.
+    daemonize = "import subprocess as s; s.Popen(['sleep', '600'], start_new_session=True, stdout=s.DEVNULL, stderr=s.DEVNULL)"
+    v = A.run_story(DAEMON, lambda s: s.run("daemonizes", ["/usr/bin/python3", "-c", daemonize]), SHIPPED["native"],
+                    ROOT, BUILD)
+    assert v.verdict == "ERROR" and v.reason.startswith("processes outlived the story: "), shown(v)
+    assert "sleep 600" in v.reason, shown(v)
+
+
+def test_a_wrappers_own_helper_daemon_is_stopped_by_the_wrapper_not_blamed_on_the_program():
+    """fakeroot's faked: the wrapper stops it when its program is interrupted, so the story stops
+    its daemons with Ctrl-C (the wrapper's way out) before it kills what remains."""
+    def story(s):  # the daemon says it runs: the wrapper has its helper and its trap by then
+        s.start("daemon", ["sh", "-c", "echo ready; exec sleep 600"], ready=lambda line: line.strip() == "ready")
+    v = A.run_story(DAEMON, story, FIXTURES["fixture-helper-daemon"], ROOT, BUILD)
+    assert v.verdict == "works", shown(v)
+    assert not any(s["step"] == "clean up" for s in v.steps), shown(v)
+
+
 # ---- results.json and the matrix -----------------------------------------------------------------
 
 def test_the_matrix_shows_applications_beside_the_scenarios_that_explain_them(tmp_path):

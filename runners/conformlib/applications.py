@@ -51,6 +51,8 @@ VERDICTS = ("works", "broken", "insecure", "UNSUPPORTED", "ERROR")
 CARRY = ("tree", "clients")
 APPLICATION_KEYS = {"carry": str, "unsupported": str, "command": list, "env": dict, "workdir_on_host": str}
 DEADLINE_S = 30  # any one program run or readiness wait, scaled by the backend's timeout_multiplier
+DAEMON_GRACE_S = 2  # a daemon's time to exit on Ctrl-C at the end of a story, times the multiplier
+LEFTOVER_GRACE_S = 1  # what a wrapper stopped on its way out (fakeroot's faked) gets to exit
 OUTPUT_TAIL = 12  # lines of a program's output kept as evidence
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
@@ -479,6 +481,7 @@ class Story:
                 func()
             except Exception as e:  # noqa: BLE001 - cleanup goes on whatever one step says
                 self._note("clean up", "warning", f"{type(e).__name__}: {e}")
+        self._interrupt_daemons()
         for p in self._procs:
             _killpg(p.pid)
             try:
@@ -492,6 +495,25 @@ class Story:
             self._note("clean up", "warning", "killed what was left running: " + "; ".join(left))
         shutil.rmtree(self.base, ignore_errors=True)
         return left
+
+
+    def _interrupt_daemons(self):
+        """Daemons still running are stopped as a user stops a program in the foreground, with
+        Ctrl-C (SIGINT to its process group), and get DAEMON_GRACE_S to exit before they are killed:
+        a wrapper that cleans up on it does so (fakeroot stops its faked daemon, which it started
+        in a session of its own; killed outright, it would leave it behind)."""
+        running = [p for p in self._procs if p.poll() is None]
+        for p in running:
+            try:
+                os.killpg(p.pid, signal.SIGINT)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + DAEMON_GRACE_S * self.scale
+        for p in running:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
 
 
 def _read_available(f):
@@ -549,8 +571,10 @@ def instance_processes(base):
 def sweep(base):
     """Kills every process that still runs from the story's directory or names it (daemons that
     left our sessions: postfix's master, a forked helper); and reaps what was re-parented to us."""
-    me = os.getpid()
     left = []
+    grace = time.monotonic() + LEFTOVER_GRACE_S
+    while instance_processes(base) and time.monotonic() < grace:
+        time.sleep(0.05)
     for _ in range(5):
         found = instance_processes(base)
         if not found:
