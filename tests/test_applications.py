@@ -90,6 +90,13 @@ def test_a_backend_without_other_uids_cannot_carry_a_story_of_several_users():
     assert v.reason == SHIPPED["bwrap-userns"].unsupported["identities"]
 
 
+def test_a_user_the_backend_refuses_makes_the_story_unsupported_not_a_refusal_that_held():
+    """firejail refuses nobody itself: the program never ran, so its refusal was not tried."""
+    v = A.run_story(SH, lambda s: pytest.fail("must not run"), SHIPPED["firejail"], ROOT, BUILD)
+    assert v.verdict == "UNSUPPORTED", shown(v)
+    assert v.reason.startswith("the story runs a program as nobody: firejail never runs a program for the user nobody")
+
+
 @pytest.mark.parametrize("backend", ["qemu-aarch64", "qemu-arm"])
 def test_foreign_guests_say_why_the_programs_cannot_run(backend):
     v = A.run_story(SH, lambda s: pytest.fail("must not run"), SHIPPED[backend], ROOT, BUILD)
