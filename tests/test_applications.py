@@ -97,6 +97,26 @@ def test_a_user_the_backend_refuses_makes_the_story_unsupported_not_a_refusal_th
     assert v.reason.startswith("the story runs a program as nobody: firejail never runs a program for the user nobody")
 
 
+@needs_root
+def test_a_backend_that_switches_users_itself_is_told_whom_to_run_as(tmp_path):
+    """crun: the container runtime starts as root and switches (podman run --user), so the story
+    runs its command as root and names the program's user in user_env."""
+    path = tmp_path / "switches.toml"
+    path.write_text('description = "d"\nkind = "sandbox"\ncommand = ["{binary}"]\n'
+                    '[applications]\nuser_env = "AFUNIX_TEST_USER"\n')
+    seen = []
+
+    def story(s):
+        show = ["/usr/bin/python3", "-c", "import os; print(os.getuid(), os.environ.get('AFUNIX_TEST_USER'))"]
+        seen.append(s.run("under the backend", show, user="nobody", groups=["daemon"]).stdout.split())
+        seen.append(s.run("set-up, natively", show, user="nobody", native=True).stdout.split())
+    app = A.Application(name="x", summary="", packages=["python3"], programs=["/usr/bin/python3"], users=["nobody"])
+    v = A.run_story(app, story, load_backend(path), ROOT, BUILD)
+    assert v.verdict == "works", shown(v)
+    nobody, daemon = A.Story.ids("nobody"), A.Story.gid("daemon")
+    assert seen == [["0", f"{nobody[0]}:{nobody[1]}:{daemon}"], [str(nobody[0]), "None"]]
+
+
 @pytest.mark.parametrize("backend", ["qemu-aarch64", "qemu-arm"])
 def test_foreign_guests_say_why_the_programs_cannot_run(backend):
     v = A.run_story(SH, lambda s: pytest.fail("must not run"), SHIPPED[backend], ROOT, BUILD)

@@ -23,6 +23,9 @@ How a backend carries programs is the descriptor's business (runners/backends/*.
     command = [...]      replaces `command` for programs (e.g. bwrap binding /etc for user names)
     env = {...}          added to (or replacing) `env` for programs
     workdir_on_host = "{tmp}/work"   where the backend's workdir is on the host (default {tmp})
+    user_env = "NAME"    the backend switches to a program's user itself (a rootful container
+                         runtime, as podman run --user): its command runs as the story (root), and
+                         the variable NAME says uid:gid:group,group... (none: the story's own)
     refused_users = {user = "why"}   users the backend never runs programs for (firejail: nobody);
                          a story that runs a program as one is UNSUPPORTED, since that program's
                          refusal would be the backend's, not the program's
@@ -53,7 +56,7 @@ from .errors import ConformError
 VERDICTS = ("works", "broken", "insecure", "UNSUPPORTED", "ERROR")
 CARRY = ("tree", "clients")
 APPLICATION_KEYS = {"carry": str, "unsupported": str, "command": list, "env": dict, "workdir_on_host": str,
-                    "refused_users": dict}
+                    "refused_users": dict, "user_env": str}
 DEADLINE_S = 30  # any one program run or readiness wait, scaled by the backend's timeout_multiplier
 DAEMON_GRACE_S = 2  # a daemon's time to exit on Ctrl-C at the end of a story, times the multiplier
 LEFTOVER_GRACE_S = 1  # what a wrapper stopped on its way out (fakeroot's faked) gets to exit
@@ -176,6 +179,7 @@ class Story:
         self.app = app
         self.backend = backend.name
         self.carry, self._command, self._env, _ = carriage(backend)
+        self._user_env = (getattr(backend, "applications", None) or {}).get("user_env")
         self.scale = backend.timeout_multiplier
         self.deadline = DEADLINE_S * self.scale
         self.base = Path(tempfile.mkdtemp(prefix=f"afunix-app-{app.name}-{backend.name}-"))
@@ -299,8 +303,13 @@ class Story:
             e.update(self._env)
         e.update(env or {})
         kw = {"env": e, "cwd": str(self.base), "start_new_session": True}
-        if user is not None:
-            kw.update(user=uid, group=gid, extra_groups=[self.gid(g) for g in groups or []])
+        if user is None:
+            return kw
+        gids = [self.gid(g) for g in groups or []]
+        if under and self._user_env:  # the backend switches, as it is told
+            e[self._user_env] = f"{uid}:{gid}:" + ",".join(str(g) for g in gids)
+        else:
+            kw.update(user=uid, group=gid, extra_groups=gids)
         return kw
 
     def _under(self, server):
