@@ -1,28 +1,37 @@
 #!/usr/bin/python3
 """Benchmark of the runner itself: what a run costs, side by side in one run with what a user would
-compare it against, as a Markdown report.
+compare it against, as a Markdown report whose tables go into README as they are.
 
-  native (./conform)   `./conform run --backend native`, wall time and per scenario
+Every wall time is of a whole process, from its start to its end, measured from outside
+(time.monotonic around subprocess.run), unless the row says "inside the process":
+
+  native (./conform)   `./conform run --backend native`, without and with its application stories
   program alone        the scenario program running all scenarios in one process, no runner
-  CPython              CPython's own test_socket AF_UNIX classes (Debian: libpython3.X-testsuite),
-                       per test: the per-scenario cost as a ratio of it
+  CPython              CPython's own test_socket AF_UNIX classes (Debian: libpython3.X-testsuite):
+                       a python3 process importing test.test_socket and running them, start to end
+                       (the same method as ./conform's row), and, for reference, unittest's run alone
+                       inside that process; per test, as ratios of the per-scenario cost
   syscalls             system calls per scenario over the whole native suite (strace -f -c of
                        every scenario-program process, batched as ./conform runs them)
-  batched vs isolated  native, and every backend with --matrix, in both modes (and whether every
-                       verdict agrees)
-  half vs all          the executor on half and on all the scenarios: the cost is linear
-  matrix               `./conform run` over every available backend, wall time, and each backend's
-                       own wall time and CPU within it (--matrix); the CPU the run needed bounds
-                       its wall time from below on this many cores
+  half vs all          the executor (no pytest) on half and on all the scenarios: the cost is linear
+  batched vs isolated  the executor, natively, both ways, and whether every verdict agrees
+  --matrix             `./conform run` over the eleven original backends, without and with the
+                       application stories, each backend's wall time and CPU within it, and the
+                       executor on half and all of their scenarios
+  --full-matrix        `./conform run` over every default backend (seventeen), without and with stories
+  --isolate-matrix     the eleven with --isolate too, and per backend how many verdicts agree
+  --reproduce N        native, batched, N times in a row: traces byte for byte those of expected/
 
-Figures depend on the machine and on what else runs on it: the report starts with the load average.
-Not a test: nothing is asserted. Usage: bench/runner.py [--rounds N] [--matrix] [--isolate-matrix]
-[--out FILE]
+Figures depend on the machine and on what else runs on it: the report gives the load average
+before and after each part, and says when the machine was not idle. Not a test: nothing is
+asserted. Usage: bench/runner.py [--rounds N] [--matrix] [--full-matrix] [--isolate-matrix]
+[--reproduce N] [--all] [--out FILE]
 """
 
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -35,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "runners"))
 from conformlib import execute, traces  # noqa: E402
 from conformlib.backends import load_backends  # noqa: E402
+from conformlib.expectations import KnownDeviations  # noqa: E402
 from conformlib.scenarios import list_scenarios  # noqa: E402
 
 BINARY = ROOT / "build" / "conformance" / "afunix-scenarios"
@@ -42,10 +52,19 @@ PYTHON = "/usr/bin/python3"
 CPYTHON_CLASSES = ["SendmsgUnixStreamTest", "RecvmsgUnixStreamTest", "RecvmsgIntoUnixStreamTest",
                    "RecvmsgSCMRightsStreamTest", "RecvmsgIntoSCMRightsStreamTest", "TestUnixDomain",
                    "TestLinuxAbstractNamespace", "SendRecvFdsTests"]
+# The backends the targets of issue 9 were set for; the six added later are in --full-matrix.
+ORIGINAL_ELEVEN = ["bwrap-userns", "cygwin-2014", "cygwin-2014-nohandshake", "fakechroot", "native", "proot",
+                   "proposal-1", "proposal-2", "qemu-aarch64", "qemu-arm", "qemu-x86_64"]
+# Above this 1-minute load average (per CPU) the figures are upper bounds, not what the machine gives.
+IDLE_LOAD_PER_CPU = 0.25
 
 
 def load():
-    return open("/proc/loadavg").read().split()[:3]
+    return tuple(float(x) for x in open("/proc/loadavg").read().split()[:3])
+
+
+def load_text(values):
+    return " ".join(f"{v:.2f}" for v in values)
 
 
 def timed(argv, **kw):
@@ -54,15 +73,24 @@ def timed(argv, **kw):
     return time.monotonic() - start, proc
 
 
-def conform_run(backends, results, *extra):
-    argv = [PYTHON, str(ROOT / "conform"), "run", "--no-install", "--results", str(results)]
+def pytest_wall(stdout):
+    """The 'in 3.27s' of pytest's summary line: the scenario phase without ./conform around it."""
+    found = re.findall(r" in ([0-9.]+)s", stdout)
+    return float(found[-1]) if found else None
+
+
+def conform_run(backends, results, *extra, applications=False):
+    """(wall, pytest's own wall, results.json) of one `./conform run`."""
+    argv = [PYTHON, str(ROOT / "conform"), "run", "--no-install", "--no-compare", "--results", str(results)]
+    if not applications:
+        argv.append("--no-applications")
     for b in backends:
         argv += ["--backend", b]
     wall, proc = timed([*argv, *extra], cwd=ROOT)
     doc_path = Path(results) / "results.json"
     if not doc_path.exists():
         raise SystemExit(f"./conform run wrote no results:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall, json.loads(doc_path.read_text())
+    return wall, pytest_wall(proc.stdout), json.loads(doc_path.read_text())
 
 
 def program_alone():
@@ -74,7 +102,8 @@ def program_alone():
 
 
 def cpython():
-    """(wall, tests) of CPython's AF_UNIX socket tests, or (None, why)."""
+    """(process wall, unittest's run inside it, tests, failures) of CPython's AF_UNIX socket tests,
+    or (None, why)."""
     code = ("import sys, time, unittest\n"
             "from test import test_socket as t\n"
             f"names = {CPYTHON_CLASSES!r}\n"
@@ -83,12 +112,12 @@ def cpython():
             "start = time.monotonic()\n"
             "r = unittest.TextTestRunner(stream=open('/dev/null', 'w')).run(suite)\n"
             "print(time.monotonic() - start, r.testsRun, len(r.failures) + len(r.errors))\n")
-    proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True)
+    wall, proc = timed([PYTHON, "-c", code])
     if proc.returncode != 0 and "No module named 'test.test_socket'" in proc.stderr:
         v = sys.version_info
         return None, f"CPython's test package is not installed (Debian: libpython{v.major}.{v.minor}-testsuite)"
-    wall, n, bad = proc.stdout.split()
-    return float(wall), int(n)
+    inside, n, bad = proc.stdout.split()
+    return wall, float(inside), int(n), int(bad)
 
 
 def syscalls_per_scenario(tmp):
@@ -103,7 +132,7 @@ def syscalls_per_scenario(tmp):
         'description = "native, each process under strace -f -c"\nkind = "fixture"\n'
         f'command = ["sh", "-c", "exec strace -f -c -o {out}/$$ \\"$@\\"", "strace", "{{binary}}"]\n'
         "timeout_multiplier = 3.0\n")
-    _, doc = conform_run(["strace-native"], Path(tmp) / "r", "--backends-dir", str(bdir))
+    _, _, doc = conform_run(["strace-native"], Path(tmp) / "r", "--backends-dir", str(bdir))
     calls = 0
     for f in out.iterdir():
         for line in f.read_text().splitlines():
@@ -112,11 +141,12 @@ def syscalls_per_scenario(tmp):
                 calls += int(parts[3])
     n = len(doc["results"])
     verdicts = {r["verdict"] for r in doc["results"]}
-    return calls / n, f"{calls} calls, {n} scenarios, verdicts {sorted(verdicts)}"
+    return calls / n, f"{calls} calls, {n} scenarios, verdicts {', '.join(sorted(verdicts))}"
 
 
 def executor_wall(backends, names, paths_for, expected, isolate=False):
-    ex = execute.new_executor(isolate=isolate)
+    """The executor as ./conform run drives it (known deviations not confirmed again), no pytest."""
+    ex = execute.new_executor(isolate=isolate, known=KnownDeviations(ROOT / "runners" / "expectations"))
     try:
         start = time.monotonic()
         for b in backends:
@@ -127,113 +157,176 @@ def executor_wall(backends, names, paths_for, expected, isolate=False):
         ex.shutdown()
 
 
+def reproduce(times):
+    """./conform record --check, `times` runs in a row (batched): (runs that reproduced expected/ byte
+    for byte, wall of all)."""
+    wall, proc = timed([PYTHON, str(ROOT / "conform"), "record", "--check", "--no-install", "--repeat", str(times)],
+                       cwd=ROOT)
+    failed_at = re.search(r"\(run (\d+) of", proc.stdout)
+    ok = times if proc.returncode == 0 else (int(failed_at.group(1)) - 1 if failed_at else 0)
+    return ok, wall, proc.stdout.strip().splitlines()[-1:]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3, help="rounds of the native figures (median)")
-    p.add_argument("--matrix", action="store_true", help="also the full matrix, batched")
+    p.add_argument("--matrix", action="store_true", help="the eleven original backends, without and with stories")
+    p.add_argument("--full-matrix", action="store_true", help="every default backend, without and with stories")
     p.add_argument("--isolate-matrix", action="store_true",
-                   help="also the full matrix with --isolate, and the verdict comparison")
+                   help="the eleven with --isolate too, and per backend the verdicts that agree")
+    p.add_argument("--reproduce", type=int, default=0, metavar="N",
+                   help="native, batched, N runs in a row against expected/ byte for byte")
+    p.add_argument("--all", action="store_true", help="everything above (--reproduce 20)")
     p.add_argument("--out", help="also write the report here")
     args = p.parse_args()
+    if args.all:
+        args.matrix = args.full_matrix = args.isolate_matrix = True
+        args.reproduce = args.reproduce or 20
     lines = []
+    loads = []
 
     def say(line=""):
         print(line, flush=True)
         lines.append(line)
 
+    def mark_load(where):
+        loads.append((where, load()))
+
     names = list_scenarios(BINARY)
-    say(f"# Runner benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    cpus = os.cpu_count() or 1
+    rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                         text=True).stdout.strip()
+    started = time.monotonic()
+    mark_load("start")
+    say(f"# Runner benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, suite {rev})")
     say()
-    say(f"{os.cpu_count()} CPUs, Linux {os.uname().release}; load average at start {' '.join(load())}; "
-        f"{len(names)} scenarios")
+    say(f"{cpus} CPUs, Linux {os.uname().release}; {len(names)} scenarios; load average at the start "
+        f"{load_text(loads[0][1])}")
     say()
     tmp = tempfile.mkdtemp(prefix="afunix-bench-")
+    backends = load_backends([ROOT / "runners" / "backends"])
+
+    def expected(s):
+        path = ROOT / "expected" / traces.file_name(s)
+        return traces.load(path, require_run_info=False) if path.exists() else None
+
+    roots = []
+
+    def paths_for(b):
+        root = execute.temp_root(b.name)
+        roots.append(root)
+        td = Path(tmp) / "exec" / b.name / str(len(roots))
+        td.mkdir(parents=True)
+        return execute.Paths(ROOT, td, root)
+
     try:
-        native_walls = []
+        # ---- native, beside CPython ----
+        plain, plain_pytest, with_apps = [], [], []
         for i in range(args.rounds):
-            wall, doc = conform_run(["native"], Path(tmp) / f"native{i}")
-            native_walls.append(wall)
-        native = statistics.median(native_walls)
+            wall, inner, doc = conform_run(["native"], Path(tmp) / f"native{i}")
+            plain.append(wall)
+            plain_pytest.append(inner or 0.0)
+            wall_apps, _, doc_apps = conform_run(["native"], Path(tmp) / f"native-apps{i}", applications=True)
+            with_apps.append(wall_apps)
+        native = statistics.median(plain)
         alone = statistics.median(program_alone()[0] for _ in range(args.rounds))
         cp = [cpython() for _ in range(args.rounds)]
+        half = names[::2]
+        w_half, _ = executor_wall([backends["native"]], half, paths_for, expected)
+        w_all, r_b = executor_wall([backends["native"]], names, paths_for, expected)
+        w_iso, r_i = executor_wall([backends["native"]], names, paths_for, expected, isolate=True)
+        same = sum(r_b[k].verdict == r_i[k].verdict for k in r_b)
+        per, detail = syscalls_per_scenario(tmp)
+        mark_load("after the native figures")
+        n = len(names)
+        ms = lambda s, k=n: f"{1000 * s / k:.2f} ms"  # noqa: E731
+        say(f"## Native and CPython (median of {args.rounds})")
+        say()
         say("| measurement | wall | per scenario / test |")
         say("|---|---|---|")
-        say(f"| `./conform run --backend native` ({len(names)} scenarios, median of {args.rounds}) | "
-            f"{native:.2f} s | {1000 * native / len(names):.2f} ms |")
+        say(f"| `./conform run --backend native --no-applications`, {n} scenarios (process, start to end) | "
+            f"{native:.2f} s | {ms(native)} |")
+        say(f"| the same, pytest's own figure (collection, the scenarios, the matrix; no ./conform start-up, "
+            f"builds check) | {statistics.median(plain_pytest):.2f} s | {ms(statistics.median(plain_pytest))} |")
+        say(f"| `./conform run --backend native` with its {len(doc_apps.get('applications') or [])} application "
+            f"stories | {statistics.median(with_apps):.2f} s | |")
         cpu = doc["backends"]["native"].get("execution", {}).get("cpu_s")
         own = doc["run_info"].get("runner_cpu_s")
         if cpu is not None and own is not None:
-            say(f"| CPU of that run: scenario processes / the runner itself | {cpu:.2f} s / {own:.2f} s | "
-                f"{1000 * cpu / len(names):.2f} ms / {1000 * own / len(names):.2f} ms |")
-        say(f"| the scenario program alone, all in one process | {alone:.2f} s | "
-            f"{1000 * alone / len(names):.2f} ms |")
+            say(f"| CPU of the run without stories: scenario processes / the runner (pytest) | "
+                f"{cpu:.2f} s / {own:.2f} s | {ms(cpu)} / {ms(own)} |")
+        say(f"| the scenario program alone, all in one process, no runner | {alone:.2f} s | {ms(alone)} |")
+        say(f"| the executor alone (inside a process: no start-up, no pytest), all {n}, batched | {w_all:.2f} s | "
+            f"{ms(w_all)} |")
+        say(f"| the executor alone, half the scenarios ({len(half)}) | {w_half:.2f} s | {ms(w_half, len(half))} |")
+        say(f"| the executor alone, all, `--isolate` (one process per scenario) | {w_iso:.2f} s | {ms(w_iso)} "
+            f"(same verdict batched and isolated: {same}/{n}) |")
         if cp[0][0] is None:
             say(f"| CPython test_socket AF_UNIX classes | {cp[0][1]} | |")
         else:
-            cwall = statistics.median(c[0] for c in cp)
-            per_test = cwall / cp[0][1]
-            say(f"| CPython test_socket AF_UNIX classes ({cp[0][1]} tests) | {cwall:.2f} s | "
-                f"{1000 * per_test:.2f} ms |")
-            say(f"| ratio: per scenario through ./conform / CPython per test | | "
-                f"{(native / len(names)) / per_test:.2f}x |")
-        per, detail = syscalls_per_scenario(tmp)
-        say(f"| syscalls per scenario, native suite (strace -f -c) | | "
-            f"{per:.0f} ({detail}) |" if per is not None else f"| syscalls per scenario | {detail} | |")
-
-        # Half and all, batched and isolated, natively, through the executor.
-        backends = load_backends([ROOT / "runners" / "backends"])
-        native_b = backends["native"]
-
-        def expected(s):
-            path = ROOT / "expected" / traces.file_name(s)
-            return traces.load(path, require_run_info=False) if path.exists() else None
-
-        roots = []
-
-        def paths_for(b):
-            root = execute.temp_root(b.name)
-            roots.append(root)
-            td = Path(tmp) / "exec" / b.name / str(len(roots))
-            td.mkdir(parents=True)
-            return execute.Paths(ROOT, td, root)
-
-        half = names[::2]
-        w_half, _ = executor_wall([native_b], half, paths_for, expected)
-        w_all, r_b = executor_wall([native_b], names, paths_for, expected)
-        w_iso, r_i = executor_wall([native_b], names, paths_for, expected, isolate=True)
-        same = sum(r_b[k].verdict == r_i[k].verdict for k in r_b)
-        say(f"| native, executor, half the scenarios ({len(half)}) | {w_half:.2f} s | "
-            f"{1000 * w_half / len(half):.2f} ms |")
-        say(f"| native, executor, all ({len(names)}) | {w_all:.2f} s | {1000 * w_all / len(names):.2f} ms |")
-        say(f"| native, executor, all, --isolate | {w_iso:.2f} s | {1000 * w_iso / len(names):.2f} ms "
-            f"(same verdict batched and isolated: {same}/{len(names)}) |")
+            tests = cp[0][2]
+            c_wall = statistics.median(c[0] for c in cp)
+            c_inside = statistics.median(c[1] for c in cp)
+            say(f"| CPython test_socket AF_UNIX classes, {tests} tests ({cp[0][3]} failed): python3 process, "
+                f"start to end | {c_wall:.2f} s | {ms(c_wall, tests)} |")
+            say(f"| the same, unittest's run alone (inside the process) | {c_inside:.2f} s | {ms(c_inside, tests)} |")
+            say(f"| **ratio** per scenario through `./conform` / per CPython test, both whole processes | | "
+                f"**{(native / n) / (c_wall / tests):.2f}x** (target 0.4x) |")
+            say(f"| ratio per scenario in the executor / per CPython test in unittest's run (both inside a "
+                f"process) | | {(w_all / n) / (c_inside / tests):.2f}x |")
+        say("| system calls per scenario, native suite, batched (strace -f -c) | | "
+            + (f"{per:.0f} ({detail}) |" if per is not None else f"{detail} |"))
         say()
 
+        if args.reproduce:
+            ok, wall, last = reproduce(args.reproduce)
+            mark_load("after --reproduce")
+            say(f"Native, batched, {args.reproduce} runs in a row (`./conform record --check --repeat "
+                f"{args.reproduce}`): {ok}/{args.reproduce} byte for byte the traces of expected/ ({wall:.0f} s; "
+                f"{' '.join(last)})")
+            say()
+
+        def available(names_):
+            return [b for b in names_ if b in backends and backends[b].availability(ROOT) is None
+                    and execute.probe(backends[b], ROOT) is None]
+
+        eleven = available(ORIGINAL_ELEVEN)
         if args.matrix or args.isolate_matrix:
-            available = [n for n, b in sorted(backends.items())
-                         if b.kind != "fixture" and b.availability(ROOT) is None]
-            say(f"Matrix: {len(available)} backends ({', '.join(available)}); load average "
-                f"{' '.join(load())}")
+            missing = sorted(set(ORIGINAL_ELEVEN) - set(eleven))
+            say(f"## The eleven original backends ({len(eleven)} available"
+                + (f"; not available here: {', '.join(missing)}" if missing else "") + ")")
             say()
-            wall, doc = conform_run(available, Path(tmp) / "matrix")
-            say(f"`./conform run`, all backends, batched: {wall:.1f} s wall")
-            say()
+            wall, inner, doc = conform_run(eleven, Path(tmp) / "matrix")
+            mark_load("after the matrix without stories")
+            wall_apps, inner_apps, doc_apps = conform_run(eleven, Path(tmp) / "matrix-apps", applications=True)
+            mark_load("after the matrix with stories")
             iso = None
             if args.isolate_matrix:
-                iso_wall, iso = conform_run(available, Path(tmp) / "matrix-iso", "--isolate")
-                say(f"`./conform run --isolate`, all backends: {iso_wall:.1f} s wall")
-                say()
-            w_half_m, _ = executor_wall([backends[b] for b in available], half, paths_for, expected)
-            say(f"executor, all backends, half the scenarios: {w_half_m:.1f} s (all of them: see above)")
+                iso_wall, iso_inner, iso = conform_run(eleven, Path(tmp) / "matrix-iso", "--isolate")
+                mark_load("after the isolated matrix")
+            w_half_m, _ = executor_wall([backends[b] for b in eleven], half, paths_for, expected)
+            w_all_m, _ = executor_wall([backends[b] for b in eleven], names, paths_for, expected)
+            mark_load("after the executor's matrix")
+            say("| measurement | wall |")
+            say("|---|---|")
+            say(f"| `./conform run`, the eleven, no application stories (target 60 s) | **{wall:.1f} s** "
+                f"(pytest {inner:.1f} s) |")
+            say(f"| `./conform run`, the eleven, with the application stories (the default) | {wall_apps:.1f} s "
+                f"(pytest {inner_apps:.1f} s; {len(doc_apps.get('applications') or [])} stories) |")
+            if iso is not None:
+                say(f"| `./conform run --isolate`, the eleven, no stories | {iso_wall:.1f} s |")
+            say(f"| the executor alone, the eleven, half the scenarios ({len(half)} each) / all | "
+                f"{w_half_m:.1f} s / {w_all_m:.1f} s |")
+            cpu_s = {b: doc["backends"][b].get("execution", {}).get("cpu_s") or 0.0 for b in eleven}
+            total = sum(cpu_s.values()) + (doc["run_info"].get("runner_cpu_s") or 0.0)
+            say(f"| CPU the run without stories needed (scenario processes and the runner) | {total:.0f} s: at "
+                f"least {total / cpus:.0f} s of wall time on {cpus} CPUs |")
             say()
-            cpus = {b: doc["backends"][b].get("execution", {}).get("cpu_s") or 0.0 for b in available}
-            total = sum(cpus.values()) + (doc["run_info"].get("runner_cpu_s") or 0.0)
-            say(f"CPU the batched run needed: {total:.0f} s (scenario processes and the runner), so at "
-                f"least {total / (os.cpu_count() or 1):.0f} s of wall time on {os.cpu_count()} CPUs")
-            say()
-            say("| backend | wall within the run | CPU | scenarios | processes | verdicts | unexpected | same verdict with --isolate |")
-            say("|---|---|---|---|---|---|---|---|")
-            for b in available:
+            say("| backend | wall within the run | CPU | processes | verdicts | unexpected |"
+                + (" same verdict with --isolate |" if iso else ""))
+            say("|---|---|---|---|---|---|" + ("---|" if iso else ""))
+            agree_all = [0, 0]
+            for b in eleven:
                 info = doc["backends"][b].get("execution", {})
                 rows = [r for r in doc["results"] if r["backend"] == b]
                 counts = {}
@@ -243,13 +336,48 @@ def main():
                 if iso is not None:
                     iv = {r["scenario"]: r["verdict"] for r in iso["results"] if r["backend"] == b}
                     n_same = sum(iv.get(r["scenario"]) == r["verdict"] for r in rows)
-                    differ = [r["scenario"] for r in rows if iv.get(r["scenario"]) != r["verdict"]]
-                    agree = f"{n_same}/{len(rows)}" + (f" (differ: {', '.join(differ[:5])})" if differ else "")
-                say(f"| {b} | {info.get('wall_s', 0):.1f} s | {cpus[b]:.1f} s | {len(rows)} | {info.get('processes', '?')} | "
-                    + ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))
-                    + f" | {sum(1 for r in rows if r.get('unexpected'))} | {agree} |")
+                    differ = [f"{r['scenario']} ({r['verdict']} / {iv.get(r['scenario'])})"
+                              for r in rows if iv.get(r["scenario"]) != r["verdict"]]
+                    agree_all[0] += n_same
+                    agree_all[1] += len(rows)
+                    agree = f" {n_same}/{len(rows)}" + (f" (differ: {'; '.join(differ[:5])})" if differ else "") + " |"
+                say(f"| {b} | {info.get('wall_s', 0):.1f} s | {cpu_s[b]:.1f} s | {info.get('processes', '?')} | "
+                    + ", ".join(f"{v} {k}" for v, k in sorted(counts.items()))
+                    + f" | {sum(1 for r in rows if r.get('unexpected'))} |" + agree)
             say()
-        say(f"load average at the end {' '.join(load())}")
+            if iso is not None:
+                say(f"Batched and isolated agree on {agree_all[0]} of {agree_all[1]} cells.")
+                say()
+
+        if args.full_matrix:
+            every = available(sorted(b for b, d in backends.items() if d.kind != "fixture"))
+            say(f"## Every default backend ({len(every)}: {', '.join(every)})")
+            say()
+            wall, inner, doc = conform_run(every, Path(tmp) / "full")
+            mark_load("after the full matrix without stories")
+            wall_apps, inner_apps, doc_apps = conform_run(every, Path(tmp) / "full-apps", applications=True)
+            mark_load("after the full matrix with stories")
+            say("| measurement | wall |")
+            say("|---|---|")
+            say(f"| `./conform run`, every default backend, no application stories | {wall:.1f} s (pytest {inner:.1f} s) |")
+            say(f"| `./conform run`, every default backend, with the stories (the default `./conform run`) | "
+                f"{wall_apps:.1f} s (pytest {inner_apps:.1f} s; {len(doc_apps.get('applications') or [])} stories) |")
+            slowest = sorted(((doc["backends"][b].get("execution", {}).get("wall_s") or 0, b) for b in every),
+                             reverse=True)[:4]
+            say("| the slowest backends within the run without stories | "
+                + ", ".join(f"{b} {w:.1f} s" for w, b in slowest) + " |")
+            unexpected = sum(1 for r in doc_apps["results"] if r.get("unexpected"))
+            say(f"| unexpected scenario results in the run with stories | {unexpected} |")
+            say()
+
+        mark_load("end")
+        say("Load average (1, 5, 15 min) while it ran: "
+            + "; ".join(f"{where} {load_text(v)}" for where, v in loads))
+        worst = max(v[0] for _, v in loads)
+        if worst > IDLE_LOAD_PER_CPU * cpus:
+            say(f"**The machine was not idle** (1-minute load average up to {worst:.2f} on {cpus} CPUs): these "
+                "figures are upper bounds of what it gives when quiet.")
+        say(f"The benchmark took {time.monotonic() - started:.0f} s.")
         for root in roots:
             execute.remove_temp_root(root)
     finally:

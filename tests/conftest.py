@@ -1,5 +1,10 @@
-"""Shared helpers for the project's own tests."""
+"""Shared helpers for the project's own tests.
 
+./conform test runs them in parallel (pytest-xdist, --dist loadgroup): a test that touches what other
+tests share (the checkout's results/ directory) or a module whose module-scoped fixture is costly
+carries an xdist_group mark, so its tests run on one worker, one after another."""
+
+import fcntl
 import json
 import os
 import subprocess
@@ -42,3 +47,27 @@ def observations(doc):
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (test identities)")
 needs_build = pytest.mark.skipif(not BINARY.exists(), reason="scenario program not built: ./conform build")
+
+
+def shared_dir(tmp_path_factory):
+    """A directory every xdist worker of this test session sees (pytest's base temporary directory,
+    above the workers' own)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def native_run(tmp_path_factory):
+    """One `./conform run --backend native` (every scenario, with its application stories), made once
+    per test session and shared by the tests that only read it: under xdist the first worker to need
+    it makes it while the others wait. Returns (returncode, stdout, stderr, results directory); the
+    directory is not to be changed (copy it)."""
+    base = shared_dir(tmp_path_factory)
+    out, record = base / "shared-native-run", base / "shared-native-run.json"
+    with open(base / "shared-native-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            proc = conform("run", "--backend", "native", "--results", str(out))
+            record.write_text(json.dumps([proc.returncode, proc.stdout, proc.stderr]))
+    returncode, stdout, stderr = json.loads(record.read_text())
+    return returncode, stdout, stderr, out

@@ -13,14 +13,15 @@ import pytest
 
 from conftest import BINARY, conform, expected_traces, needs_build, needs_root
 
-pytestmark = [needs_build, needs_root]
+# One worker for the module: foreign_traces (the program alone, every scenario) is made once.
+pytestmark = [needs_build, needs_root, pytest.mark.xdist_group("import")]
 
 
 @pytest.fixture(scope="module")
-def native_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    proc = conform("run", "--backend", "native", "--results", str(out))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def native_results(native_run):
+    """A complete native run (the session's shared one: merge() imports into a copy of it)."""
+    returncode, stdout, stderr, out = native_run
+    assert returncode == 0, stdout + stderr
     return out
 
 

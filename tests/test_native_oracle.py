@@ -11,17 +11,17 @@ pytestmark = [needs_build, needs_root]
 REPEATS = 20
 
 
-def test_native_run_passes_every_scenario(tmp_path):
-    proc = conform("run", "--backend", "native", "--results", str(tmp_path / "r"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    doc = json.loads((tmp_path / "r" / "results.json").read_text())
+def test_native_run_passes_every_scenario(native_run):
+    returncode, stdout, stderr, results = native_run
+    assert returncode == 0, stdout[-3000:] + stderr
+    doc = json.loads((results / "results.json").read_text())
     verdicts = {r["scenario"]: r["verdict"] for r in doc["results"]}
     assert set(verdicts) == set(expected_traces()), "scenario list and expected/ disagree: ./conform record"
     assert {v for v in verdicts.values()} == {"PASS"}
     assert doc["backends"]["native"]["run_info"]["backend"] == "native"
     assert doc["run_info"]["coverage"]["not covered"] == 0
     for name in ("matrix.md", "matrix-grid.md", "index.html", "site/data.js", "coverage.md", "coverage.html"):
-        assert (tmp_path / "r" / name).stat().st_size > 0
+        assert (results / name).stat().st_size > 0
 
 
 def test_rerecording_changes_no_byte():

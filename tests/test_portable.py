@@ -16,7 +16,8 @@ import pytest
 
 from conftest import ROOT, conform, expected_traces, needs_build, needs_root
 
-pytestmark = [needs_build, needs_root]
+# One worker for the module: kit_row (a kit made, built, recorded and imported) is made once.
+pytestmark = [needs_build, needs_root, pytest.mark.xdist_group("kit")]
 
 FEATURE_REASON = re.compile(r"^needs (.+), which this platform does not offer \((.+)\)$")
 # Scenarios that need exactly one thing the POSIX-only profile lacks, and the feature they must name.

@@ -140,6 +140,11 @@ def test_a_run_stopped_early_is_partial(tmp_path):
     assert proc.returncode == 1
 
 
+# Tests that use the checkout's own results/ (results/latest, run-* directories) run one after
+# another on one worker: each looks at what the others change.
+CHECKOUT_RESULTS = pytest.mark.xdist_group("checkout-results")
+
+
 def latest_state():
     latest = ROOT / "results" / "latest"
     return os.readlink(latest) if latest.is_symlink() else None
@@ -152,6 +157,7 @@ def run_dirs():
 
 @needs_build
 @needs_root
+@CHECKOUT_RESULTS
 def test_a_run_that_selects_nothing_says_so_exits_nonzero_and_keeps_latest():
     before, dirs = latest_state(), run_dirs()
     proc = conform("run", "--backend", "native", "--", "-k", "NoSuchScenarioAnywhere")
@@ -199,6 +205,7 @@ def test_run_directories_are_created_exclusively(tmp_path):
 
 @needs_build
 @needs_root
+@CHECKOUT_RESULTS
 def test_two_runs_started_together_do_not_collide(tmp_path):
     before = latest_state()
     env = dict(os.environ)
@@ -232,6 +239,7 @@ def restore_latest(target):
 
 @needs_build
 @needs_root
+@CHECKOUT_RESULTS
 def test_results_latest_as_a_real_directory_is_kept_aside_and_replaced_by_a_link():
     latest = ROOT / "results" / "latest"
     before = latest_state()

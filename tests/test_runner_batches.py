@@ -8,9 +8,11 @@ checks the runner's evidence that a fresh process took over (the traces' nonces)
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -138,8 +140,11 @@ def marked(mark):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_kills_every_scenario_process_and_removes_the_temporary_directories(tmp_path, sig):
     mark = f"afunix-test-{uuid.uuid4()}"
-    env = dict(os.environ, AFUNIX_TEST_MARK=mark)
-    before = set(Path("/tmp").glob("afunix-fixture-hang-*"))
+    # A temporary directory of its own (world-searchable, as the runner's must be): whatever other
+    # tests running at the same time leave there is not this run's.
+    tmp = Path(tempfile.mkdtemp(prefix="afunix-test-interrupt-"))
+    tmp.chmod(0o755)
+    env = dict(os.environ, AFUNIX_TEST_MARK=mark, TMPDIR=str(tmp))
     with open(tmp_path / "pytest.out", "wb") as out:  # a file: a full pipe would block pytest
         proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "pytest", "runners/test_conformance.py",
                                  "-p", "no:cacheprovider",
@@ -163,7 +168,10 @@ def test_an_interrupt_kills_every_scenario_process_and_removes_the_temporary_dir
         pytest.fail(f"pytest still running 30 s after {sig.name}; where it was:\n{said[-6000:]}")
     time.sleep(0.2)
     assert marked(mark) == []
-    assert set(Path("/tmp").glob("afunix-fixture-hang-*")) <= before
+    try:
+        assert list(tmp.glob("afunix-*")) == [], "temporary directories left behind"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_cpu_of_the_scenario_processes_and_of_the_runner_is_accounted(tmp_path):

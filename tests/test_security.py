@@ -7,7 +7,8 @@ import pytest
 
 from conftest import FIXTURE_BACKENDS, conform, expected_traces, needs_build, needs_root
 
-pytestmark = [needs_build, needs_root]
+# One worker for the module: leaky_runs (two runs of every Attack scenario) are made once.
+pytestmark = [needs_build, needs_root, pytest.mark.xdist_group("security")]
 
 # Fixtures that let attacks through: attackers keeping root (kernel-API attacks), and listeners
 # also open on loopback TCP (port guessing).

@@ -20,7 +20,9 @@ from conformlib import report
 
 REASON = browser.missing()
 # As root, ./conform test installs the browser: a missing one is a failure, not a skip.
-pytestmark = pytest.mark.skipif(REASON is not None and os.geteuid() != 0, reason=REASON or "")
+pytestmark = [pytest.mark.skipif(REASON is not None and os.geteuid() != 0, reason=REASON or ""),
+              # One worker for the module: one browser (driver) for all of it.
+              pytest.mark.xdist_group("browser")]
 
 A, B = "fixture-emu-a", "fixture-emu-b"
 
