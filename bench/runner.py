@@ -113,9 +113,12 @@ def cpython():
             "r = unittest.TextTestRunner(stream=open('/dev/null', 'w')).run(suite)\n"
             "print(time.monotonic() - start, r.testsRun, len(r.failures) + len(r.errors))\n")
     wall, proc = timed([PYTHON, "-c", code])
-    if proc.returncode != 0 and "No module named 'test.test_socket'" in proc.stderr:
+    if proc.returncode != 0:
         v = sys.version_info
-        return None, f"CPython's test package is not installed (Debian: libpython{v.major}.{v.minor}-testsuite)"
+        if "test_socket" in proc.stderr:
+            return None, (f"CPython's test package is not installed (Debian: libpython{v.major}.{v.minor}-testsuite, "
+                          "which ./conform setup installs)")
+        return None, "CPython's tests did not run: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
     inside, n, bad = proc.stdout.split()
     return wall, float(inside), int(n), int(bad)
 
