@@ -303,6 +303,9 @@ def main():
             mark_load("after the matrix without stories")
             wall_apps, inner_apps, doc_apps = conform_run(eleven, Path(tmp) / "matrix-apps", applications=True)
             mark_load("after the matrix with stories")
+            base = execute.default_jobs()
+            wall_fixed, inner_fixed, _ = conform_run(eleven, Path(tmp) / "matrix-fixed", "--jobs", str(base))
+            mark_load("after the matrix with a fixed number of shards")
             iso = None
             if args.isolate_matrix:
                 iso_wall, iso_inner, iso = conform_run(eleven, Path(tmp) / "matrix-iso", "--isolate")
@@ -316,6 +319,9 @@ def main():
                 f"(pytest {inner:.1f} s) |")
             say(f"| `./conform run`, the eleven, with the application stories (the default) | {wall_apps:.1f} s "
                 f"(pytest {inner_apps:.1f} s; {len(doc_apps.get('applications') or [])} stories) |")
+            say(f"| the same without stories, `--jobs {base}` (the base number of shards, never more: "
+                f"the default grows to {execute.GROW_FACTOR * base} while a core is idle) | {wall_fixed:.1f} s "
+                f"(pytest {inner_fixed:.1f} s) |")
             if iso is not None:
                 say(f"| `./conform run --isolate`, the eleven, no stories | {iso_wall:.1f} s |")
             say(f"| the executor alone, the eleven, half the scenarios ({len(half)} each) / all | "

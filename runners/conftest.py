@@ -46,7 +46,7 @@ def pytest_addoption(parser):
     g.addoption("--expected", default=str(ROOT / "expected"), dest="afunix_expected",
                 help="directory of the oracle's traces")
     g.addoption("--jobs", type=int, default=0, dest="afunix_jobs",
-                help="scenario processes running at once (default: three per core)")
+                help="scenario processes running at once (default: three per core, up to six while a core is idle)")
     g.addoption("--isolate", action="store_true", dest="afunix_isolate",
                 help="one scenario-program process per scenario instead of batches")
     g.addoption("--expectations", default=str(ROOT / "runners" / "expectations"), dest="afunix_expectations",

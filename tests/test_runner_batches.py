@@ -86,12 +86,18 @@ def test_a_scenario_that_misbehaves_mid_batch_costs_only_itself(tmp_path):
 
 
 def test_batched_and_isolated_give_the_same_verdicts(tmp_path):
-    targets = {subset()[4]: "crash", subset()[9]: "sigpipe"}
+    """Every misbehaviour at once, each with well-behaved neighbours: batched as ./conform runs
+    them and with a process per scenario, every cell gets the same verdict."""
+    names = subset()
+    targets = {names[1 + 3 * i]: how for i, how in enumerate(MISBEHAVIOURS)}
     env = dict(os.environ, AFUNIX_FIXTURE_MISBEHAVE=",".join(f"{s}={h}" for s, h in targets.items()))
     _, batched, _ = run(tmp_path / "b", "fixture-misbehave-mid-shard", env=env)
     _, isolated, _ = run(tmp_path / "i", "fixture-misbehave-mid-shard", "--isolate", env=env)
+    assert set(batched) == set(names)
     assert {s: r["verdict"] for s, r in batched.items()} == {s: r["verdict"] for s, r in isolated.items()}
-    assert batched[subset()[4]]["verdict"] == "CRASH"
+    by_how = {how: s for s, how in targets.items()}
+    assert batched[by_how["crash"]]["verdict"] == "CRASH" and batched[by_how["hang"]]["verdict"] == "TIMEOUT"
+    assert {r["verdict"] for s, r in batched.items() if s not in targets} == {"PASS"}
 
 
 def test_a_planted_trace_is_never_a_verdict(tmp_path):
@@ -184,3 +190,28 @@ def test_cpu_of_the_scenario_processes_and_of_the_runner_is_accounted(tmp_path):
     assert execution["processes"] >= 2
     assert execution["cpu_s"] >= 0.3 * execution["processes"]
     assert doc["run_info"]["runner_cpu_s"] > 0
+
+
+def test_more_shards_start_only_while_a_core_is_idle_and_one_at_a_time(monkeypatch):
+    """The executor grows past its base number of shards only on CPU time the machine leaves idle
+    (/proc/stat), at most one more shard per sample: a machine busy with other work is not
+    oversubscribed."""
+    from conformlib import execute
+    assert execute.Executor(jobs=3).max_jobs == 3  # an explicit --jobs is the number, no more
+    assert execute.Executor().max_jobs == execute.GROW_FACTOR * execute.default_jobs()
+    clock = [1000.0]
+    monkeypatch.setattr(execute.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(execute.os, "cpu_count", lambda: 2)
+    counters = iter([(0, 0),          # at the start
+                     (200, 200),      # both cores idle over the first sample
+                     (200, 400),      # both busy over the next
+                     (300, 600)])     # half of two cores idle: one core's worth
+    monkeypatch.setattr(execute.CpuRoom, "_read", staticmethod(lambda: next(counters)))
+    room = execute.CpuRoom()
+    clock[0] += execute.CPU_SAMPLE_S
+    assert room.may_grow()  # two idle cores
+    assert not room.may_grow()  # one more per sample at most
+    clock[0] += execute.CPU_SAMPLE_S
+    assert not room.may_grow()  # busy
+    clock[0] += execute.CPU_SAMPLE_S
+    assert room.may_grow()  # one core idle

@@ -74,6 +74,52 @@ def default_jobs():
     return 3 * (os.cpu_count() or 1)
 
 
+# Beyond default_jobs(), up to GROW_FACTOR times as many shards run while the CPUs have room for
+# them: at least a core's worth idle over the last CPU_SAMPLE_S (the shards are waiting on
+# watchdogs, deadlines or a hung emulation), one more shard per sample at most. On a machine busy
+# with other work a run keeps to the base number. An explicit --jobs is the number, no more.
+GROW_FACTOR = 2
+CPU_SAMPLE_S = 0.5
+
+
+class CpuRoom:
+    """How many cores' worth of CPU time the whole machine left idle over the last sample
+    (/proc/stat), and whether one more shard may start now."""
+
+    def __init__(self):
+        self._last = self._read()
+        self._at = time.monotonic()
+        self._grown_at = 0.0
+        self._idle_cores = 0.0
+
+    @staticmethod
+    def _read():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, everything
+
+    def idle_cores(self):
+        now = time.monotonic()
+        if now - self._at >= CPU_SAMPLE_S:
+            current = self._read()
+            if current is not None and self._last is not None and current[1] > self._last[1]:
+                share = (current[0] - self._last[0]) / (current[1] - self._last[1])
+                self._idle_cores = share * (os.cpu_count() or 1)
+            self._last, self._at = current, now
+        return self._idle_cores
+
+    def may_grow(self):
+        """True at most once per sample, while at least one core is idle."""
+        now = time.monotonic()
+        if now - self._grown_at < CPU_SAMPLE_S or self.idle_cores() < 1.0:
+            return False
+        self._grown_at = now
+        return True
+
+
 # ---- results ------------------------------------------------------------------------------------
 
 @dataclass
@@ -723,6 +769,9 @@ class Executor:
 
     def __init__(self, jobs=None, isolate=False, on_demand=False, known=None):
         self.jobs = max(1, jobs or default_jobs())
+        # Workers beyond self.jobs start a shard only while the CPUs have room (CpuRoom).
+        self.max_jobs = self.jobs if jobs else self.jobs * GROW_FACTOR
+        self._room = CpuRoom()
         self.isolate = isolate
         self.on_demand = on_demand
         # known(backend, scenario, verdict, signature, run_info): a deviation the backend's
@@ -761,8 +810,9 @@ class Executor:
             if self._threads:
                 return
             become_subreaper()
-            for i in range(self.jobs):
-                t = threading.Thread(target=self._worker, name=f"afunix-shard-{i}", daemon=True)
+            for i in range(self.max_jobs):
+                t = threading.Thread(target=self._worker, args=(i >= self.jobs,), name=f"afunix-shard-{i}",
+                                     daemon=True)
                 t.start()
                 self._threads.append(t)
 
@@ -820,11 +870,14 @@ class Executor:
         kill_orphans(everything=True)
 
     # -- workers --
-    def _next_job(self):
+    def _next_job(self, extra=False):
         with self._cond:
             while not self._stopping:
                 ready = [j for j in self._queue
-                         if self._running.get(j.backend.name, 0) < (j.backend.max_parallel or self.jobs)]
+                         if self._running.get(j.backend.name, 0) < (j.backend.max_parallel or self.max_jobs)]
+                if ready and extra and not self._room.may_grow():
+                    self._cond.wait(timeout=CPU_SAMPLE_S)
+                    continue
                 if ready:
                     job = min(ready, key=lambda j: j.priority)
                     self._queue.remove(job)
@@ -836,9 +889,9 @@ class Executor:
                 self._cond.wait(timeout=1.0)
             return None
 
-    def _worker(self):
+    def _worker(self, extra=False):
         while True:
-            job = self._next_job()
+            job = self._next_job(extra)
             if job is None:
                 return
             try:
