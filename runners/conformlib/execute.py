@@ -546,6 +546,7 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
     captures = {}
     errors = {}
     done = set()
+    held = []  # scenarios that left something, until the process has ended
     begun_any = False
     pending = b""
     timed_out = False
@@ -566,7 +567,10 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
         except OSError as e:
             ex.harness_error = ex.harness_error or f"cannot write {ex.log_path}: {e.strerror} ({errno.errorcode.get(e.errno, e.errno)})"
         done.add(name)
-        on_execution(ex)
+        if ex.left_behind:  # judged once the process has ended: it may still remove them itself
+            held.append(ex)
+        else:
+            on_execution(ex)
 
     def lines(data):
         nonlocal pending, current, current_since, begun_any
@@ -605,6 +609,8 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
             p.kill()
             p.reap()
             sel.close()
+            for ex in held:
+                on_execution(ex)
             return []
         allowance = START_ALLOWANCE_S * backend.timeout_multiplier if not begun_any else 0
         left = current_since + deadline_s + allowance - time.monotonic()
@@ -642,6 +648,11 @@ def _watch(p, remaining, deadline_s, on_execution, stop):
         finish(current, returncode=returncode, timed_out=timed_out)
     elif not begun_any and left_over:  # it never got as far as a scenario: the first one pays
         finish(left_over[0], returncode=returncode, timed_out=timed_out)
+    # Left behind is what outlives the process: a backend's per-process files that it removes at
+    # its exit (proot's temporary directory for a long socket path) are not.
+    for ex in held:
+        ex.left_behind = p.watch.still_there(ex.left_behind, killed=timed_out)
+        on_execution(ex)
     return [s for s in remaining if s not in done]
 
 

@@ -23,8 +23,10 @@ so everything new since the previous listing appeared during that scenario, even
 processes are parallel to other shards'. The first listing is taken after the process has started
 (the first scenario's begin), so what a backend's process makes for itself at start-up (proot's
 glue directory) is not a scenario's. Nothing is deleted while the process runs (a backend may keep
-per-process state there); the private directories go, whole, when the process has ended, so
-nothing that existed before the run, or belongs to another process or run, is ever touched.
+per-process state there), and a cell's list keeps only what is still there once the process has
+ended (proot removes the directories it made for long socket paths at its exit: not left behind).
+The private directories go, whole, when the process has ended, so nothing that existed before the
+run, or belongs to another process or run, is ever touched.
 """
 
 import os
@@ -126,6 +128,7 @@ class Watch:
                     self.covers.append((seen, mine))
                     self.places.append((seen, mine))
         self.seen = self._listing()
+        self.hosts = {}  # what check() reported -> where it is on the host
 
     def wrap(self, argv):
         """argv in a mount namespace of its own with the private directories mounted (as root)."""
@@ -160,7 +163,18 @@ class Watch:
         now = self._listing()
         new = sorted(k for k in now if k not in self.seen)
         self.seen.update(now)
-        return [f"{place}/{name}" + ("/" if now[(place, name)] else "") for place, name in new]
+        found = []
+        for place, name in new:
+            shown = f"{place}/{name}" + ("/" if now[(place, name)] else "")
+            self.hosts[shown] = os.path.join(dict(self.places)[place], name)
+            found.append(shown)
+        return found
+
+    def still_there(self, found, killed=False):
+        """Of what check() found, what is still there now that the process has ended (a backend may
+        remove its files at exit); `killed`: the runner killed the process, so it had no chance to."""
+        kept = [f for f in found if os.path.lexists(self.hosts.get(f, ""))]
+        return [f + " (its process was killed by the runner)" for f in kept] if killed else kept
 
     def remove(self):
         """The process has ended: its private directories go, whole (never a shared directory)."""
