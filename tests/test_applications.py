@@ -185,6 +185,16 @@ def test_a_wrappers_own_helper_daemon_is_stopped_by_the_wrapper_not_blamed_on_th
     assert not any(s["step"] == "clean up" for s in v.steps), shown(v)
 
 
+def test_a_daemon_that_ends_its_output_without_its_ready_line_is_named_for_what_it_did():
+    """Not "did not say so within 30 s" after a tenth of a second: it exited, and with what."""
+    def story(s):  # its output ends at once; it exits a moment later
+        s.start("daemon", ["sh", "-c", "echo starting; exec >&- 2>&-; sleep 0.5; exit 3"],
+                ready=lambda line: line.strip() == "ready")
+    v = A.run_story(DAEMON, story, SHIPPED["native"], ROOT, BUILD)
+    assert v.verdict == "broken" and v.reason == "daemon: sh exited 3", shown(v)
+    assert v.duration < A.DEADLINE_S, shown(v)
+
+
 # ---- results.json and the matrix -----------------------------------------------------------------
 
 def test_the_matrix_shows_applications_beside_the_scenarios_that_explain_them(tmp_path):

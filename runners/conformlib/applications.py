@@ -368,6 +368,7 @@ class Story:
         pending = getattr(p, "pending", [])
         fd = p.stdout.fileno()
         partial = b""
+        closed = False
         while True:
             while pending:
                 line = pending.pop(0)
@@ -382,6 +383,7 @@ class Story:
                 break
             chunk = os.read(fd, 65536)
             if not chunk:
+                closed = True
                 break
             partial += chunk
             *lines, partial = partial.split(b"\n")
@@ -389,10 +391,16 @@ class Story:
         p.pending = []
         tail = "\n".join("    " + l for l in p.seen[-OUTPUT_TAIL:])
         rc = p.poll()
+        if rc is None and closed:  # its output ended: it is exiting, or it closed it and runs on
+            try:
+                rc = p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        why = (f"exited {rc}" if rc is not None else "closed its output without saying so" if closed
+               else f"did not say so within {self.deadline:.0f} s")
         self._note(step, "not ready", (f"exited {rc}" if rc is not None else "no such line")
                    + (f"\n{tail}" if tail else ""))
-        raise Broken(f"{step}: {Path(str(p.args[0])).name} " + (f"exited {rc}" if rc is not None else
-                     f"did not say so within {self.deadline:.0f} s"))
+        raise Broken(f"{step}: {Path(str(p.args[0])).name} {why}")
 
     def output(self, step, p, quiet=0.3):
         """Notes what a daemon said since the last look (evidence), waiting until it is quiet."""
