@@ -323,3 +323,54 @@ def test_stopping_the_stories_ends_every_program_and_leaves_no_directory(tmp_pat
     assert marked() == [] and pool.pids == set()
     assert glob.glob("/tmp/afunix-app-hangs-native-*") == []
     assert pool.rows() == []  # a stopped story has no verdict
+
+
+@needs_root
+def test_a_runner_killed_outright_takes_its_stories_with_it(tmp_path):
+    """SIGKILL leaves the runner no chance to stop anything: each story process notices its parent's
+    death itself (PR_SET_PDEATHSIG), stops its programs and removes its directory."""
+    import glob
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    (stories / "hangs.py").write_text(HANGING_STORY.replace('name="hangs"', 'name="orphaned"'))
+    mark = uuid.uuid4().hex
+    runner = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         f"sys.path.insert(0, {str(ROOT / 'runners')!r})\n"
+         "from conformlib import applications as A\n"
+         "from conformlib.backends import load_backends\n"
+         f"native = load_backends([{str(ROOT / 'runners' / 'backends')!r}])['native']\n"
+         f"A.StoryPool({str(ROOT)!r}, [native], stories_dir={str(stories)!r}, say=print).start()\n"
+         "time.sleep(600)\n"],
+        env=dict(os.environ, AFUNIX_TEST_MARK=mark), stdout=subprocess.DEVNULL)
+
+    def marked():
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and mark.encode() in open(f"/proc/{entry}/environ", "rb").read():
+                    found.append(int(entry))
+            except OSError:
+                pass
+        return found
+
+    try:
+        deadline = time.monotonic() + 60
+        while len(marked()) < 3:  # the runner, the story's process, its sleep
+            assert time.monotonic() < deadline, "the story never started its program"
+            time.sleep(0.1)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+        deadline = time.monotonic() + 30
+        while marked() or glob.glob("/tmp/afunix-app-orphaned-native-*"):
+            assert time.monotonic() < deadline, f"still there: {marked()} {glob.glob('/tmp/afunix-app-orphaned-native-*')}"
+            time.sleep(0.1)
+    finally:
+        for pid in marked():
+            os.kill(pid, signal.SIGKILL)

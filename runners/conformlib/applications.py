@@ -817,7 +817,7 @@ class StoryPool:
         err = self._tmp / f"{app.name}~{backend.name}.err"
         argv = [sys.executable, "-m", "conformlib.applications", str(self.root), str(self.stories_dir), app.name,
                 str(backend.path), str(out)]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        env = dict(os.environ, AFUNIX_STORY_PARENT=str(os.getpid()), PYTHONPATH=os.pathsep.join(
             [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
         started = time.monotonic()
         with open(err, "wb") as errf:
@@ -870,8 +870,18 @@ class StoryPool:
                 os.killpg(pid, signal.SIGTERM)
             except (ProcessLookupError, PermissionError):
                 pass
+        end = time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < end:
+            with self.lock:
+                if not self.pids:
+                    break
+            time.sleep(0.05)
+        with self.lock:
+            late = list(self.pids)
+        for pid in late:  # still cleaning up after the grace: killed (their programs are swept by the caller)
+            _killpg(pid)
         for t in self._threads:
-            t.join(timeout=STOP_GRACE_S + 1)
+            t.join(timeout=STOP_GRACE_S)
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
@@ -900,6 +910,11 @@ def _story_process(argv):
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
+    # The runner dying without stopping it (SIGKILL) ends the story too, the way SIGTERM does.
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if str(os.getppid()) != os.environ.get("AFUNIX_STORY_PARENT", str(os.getppid())):
+        raise SystemExit(128 + signal.SIGTERM)  # it died before the line above
     become_subreaper()
     app, story = load_stories(stories_dir)[name]
     backend = load_backend(descriptor)
