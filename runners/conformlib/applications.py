@@ -184,6 +184,7 @@ class Story:
         self.deadline = DEADLINE_S * self.scale
         self.base = Path(tempfile.mkdtemp(prefix=f"afunix-app-{app.name}-{backend.name}-"))
         self.base.chmod(0o755)  # the story's users must reach their directories inside
+        _bases.append(self.base)
         (self.base / "trace").mkdir()  # {trace_dir}: sandboxes bind it
         values = {"build": str(build_dir), "root": str(root), "tmp": str(self.base),
                   "trace_dir": str(self.base / "trace"), "binary": "{binary}"}
@@ -885,6 +886,11 @@ class StoryPool:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
+# The directories of the stories this process made (a story process makes one): removed on the way
+# out whatever happened.
+_bases = []
+
+
 def _stop_process(p):
     """SIGTERM to a story process (it cleans up), SIGKILL to its group after STOP_GRACE_S."""
     try:
@@ -907,6 +913,7 @@ def _story_process(argv):
     root, stories_dir, name, descriptor, out = argv
 
     def terminated(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up it starts is not interrupted
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
@@ -918,7 +925,13 @@ def _story_process(argv):
     become_subreaper()
     app, story = load_stories(stories_dir)[name]
     backend = load_backend(descriptor)
-    v = run_story(app, story, backend, Path(root), backend.build_dir(Path(root)))
+    try:
+        v = run_story(app, story, backend, Path(root), backend.build_dir(Path(root)))
+    finally:
+        for base in _bases:  # whatever an interrupted clean-up did not get to
+            if base.exists():
+                sweep(base)
+                shutil.rmtree(base, ignore_errors=True)
     tmp = Path(out + ".tmp")
     tmp.write_text(json.dumps(dataclasses.asdict(v)))
     tmp.replace(out)
