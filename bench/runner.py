@@ -181,6 +181,8 @@ def main():
                    help="native, batched, N runs in a row against expected/ byte for byte")
     p.add_argument("--all", action="store_true", help="everything above (--reproduce 20)")
     p.add_argument("--out", help="also write the report here")
+    p.add_argument("--only", help="comma-separated backends: the matrices keep only these (a quick try of the "
+                                  "benchmark itself; its figures are not the matrix's)")
     args = p.parse_args()
     if args.all:
         args.matrix = args.full_matrix = args.isolate_matrix = True
@@ -293,9 +295,10 @@ def main():
             return [b for b in names_ if b in backends and backends[b].availability(ROOT) is None
                     and execute.probe(backends[b], ROOT) is None]
 
-        eleven = available(ORIGINAL_ELEVEN)
+        only = set(args.only.split(",")) if args.only else None
+        eleven = [b for b in available(ORIGINAL_ELEVEN) if only is None or b in only]
         if args.matrix or args.isolate_matrix:
-            missing = sorted(set(ORIGINAL_ELEVEN) - set(eleven))
+            missing = sorted(set(ORIGINAL_ELEVEN) - set(eleven) - (set(ORIGINAL_ELEVEN) - only if only else set()))
             say(f"## The eleven original backends ({len(eleven)} available"
                 + (f"; not available here: {', '.join(missing)}" if missing else "") + ")")
             say()
@@ -359,7 +362,8 @@ def main():
                 say()
 
         if args.full_matrix:
-            every = available(sorted(b for b, d in backends.items() if d.kind != "fixture"))
+            every = [b for b in available(sorted(b for b, d in backends.items() if d.kind != "fixture"))
+                     if only is None or b in only]
             say(f"## Every default backend ({len(every)}: {', '.join(every)})")
             say()
             wall, inner, doc = conform_run(every, Path(tmp) / "full")
