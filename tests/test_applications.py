@@ -97,6 +97,14 @@ def test_a_user_the_backend_refuses_makes_the_story_unsupported_not_a_refusal_th
     assert v.reason.startswith("the story runs a program as nobody: firejail never runs a program for the user nobody")
 
 
+def test_a_backend_that_cannot_run_programs_as_other_users_says_why_for_stories_with_users():
+    """bwrap-mapped-ids hosts the scenarios' identities, but not a story's daemons as its users:
+    UNSUPPORTED with the reason, never 'broken' by the wrapper's own failure."""
+    v = A.run_story(SH, lambda s: pytest.fail("must not run"), SHIPPED["bwrap-mapped-ids"], ROOT, BUILD)
+    assert v.verdict == "UNSUPPORTED", shown(v)
+    assert v.reason.startswith("the story runs programs as ") and "podman's :U" in v.reason
+
+
 @needs_root
 def test_a_backend_that_switches_users_itself_is_told_whom_to_run_as(tmp_path):
     """crun: the container runtime starts as root and switches (podman run --user), so the story

@@ -29,6 +29,8 @@ How a backend carries programs is the descriptor's business (runners/backends/*.
     refused_users = {user = "why"}   users the backend never runs programs for (firejail: nobody);
                          a story that runs a program as one is UNSUPPORTED, since that program's
                          refusal would be the backend's, not the program's
+    other_users = "why"  programs cannot run as the story's users there (a story with users is
+                         UNSUPPORTED saying why), though its scenarios' actors can switch
 
 Every instance lives in its own temporary directory on its own sockets, every wait is bounded, and
 every process a story started is gone when it ends (process groups, then a sweep of orphans that
@@ -56,7 +58,7 @@ from .errors import ConformError
 VERDICTS = ("works", "broken", "insecure", "UNSUPPORTED", "ERROR")
 CARRY = ("tree", "clients")
 APPLICATION_KEYS = {"carry": str, "unsupported": str, "command": list, "env": dict, "workdir_on_host": str,
-                    "refused_users": dict, "user_env": str}
+                    "refused_users": dict, "user_env": str, "other_users": str}
 DEADLINE_S = 30  # any one program run or readiness wait, scaled by the backend's timeout_multiplier
 DAEMON_GRACE_S = 2  # a daemon's time to exit on Ctrl-C at the end of a story, times the multiplier
 LEFTOVER_GRACE_S = 1  # what a wrapper stopped on its way out (fakeroot's faked) gets to exit
@@ -638,10 +640,13 @@ def cannot_run(app, backend):
         v.verdict, v.reason = "ERROR", str(e)
         return v
     why = availability(app) or unsupported
-    refused = (getattr(backend, "applications", None) or {}).get("refused_users", {})
+    table = getattr(backend, "applications", None) or {}
+    refused = table.get("refused_users", {})
     for user in app.users:
         if not why and user in refused:
             why = f"the story runs a program as {user}: {refused[user]}"
+    if not why and app.users and "other_users" in table:
+        why = f"the story runs programs as {', '.join(app.users)}: {table['other_users']}"
     if not why and app.identities and "identities" in backend.unsupported:
         why = backend.unsupported["identities"]
     if not why and app.users and os.geteuid() != 0:
