@@ -60,6 +60,9 @@ def test_a_file_left_in_the_temp_directory_is_named_in_exactly_the_cells_that_ma
     leaked = sum(len(r["left_behind"]) for r in verdicts.values() if r.get("left_behind"))
     assert f"| {leaked} |" in summary.split("## What backends left behind")[0]
     assert "## What backends left behind" in summary
+    # and in the table ./conform run prints at the end
+    header, _, row = proc.stdout.split("\nbackend ", 1)[1].splitlines()[:3]
+    assert row.split()[("backend " + header).split().index("left")] == str(leaked), proc.stdout
     # Every file was made in the process's private /tmp, which is gone: nothing reached the real one.
     assert left_in("/tmp") == before
 

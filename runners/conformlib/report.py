@@ -863,17 +863,18 @@ def summary_table(doc):
     rep = Report(doc)
     short = {"UNSUPPORTED": "UNSUPP"}
     header = (f"{'backend':<24} " + " ".join(f"{short.get(v, v):>7}" for v in STATUSES)
-              + f" {'expect':>6} {'unexp':>5} {'distinct':>8} {'score':>5}  version")
+              + f" {'expect':>6} {'unexp':>5} {'distinct':>8} {'left':>5} {'score':>5}  version")
     lines = [header, "-" * len(header)]
     for b in rep.backends:
         c = rep.counts(b, key="status")
         unexpected = rep.unexpected(b)
         lines.append(f"{b:<24} " + " ".join(f"{c[v]:>7}" for v in STATUSES)
                      + f" {sum(c.values()) - unexpected:>6} {unexpected:>5} {len(rep.deviations(b)):>8}"
-                     f" {_pct(*rep.score(b)):>5}  {rep.backend_version(b)}")
+                     f" {len(rep.left_behind(b)):>5} {_pct(*rep.score(b)):>5}  {rep.backend_version(b)}")
     for b in rep.unavailable:
         lines.append(f"{b:<24} {rep.meta[b].get('reason') or 'not run'}")
-    lines += ["", SCORE_FORMULA + "."]
+    lines += ["", SCORE_FORMULA + "; 'left' = what the backend left outside the scenario directories "
+              "(removed; matrix.md, 'What backends left behind')."]
     for b in rep.backends:
         devs = rep.deviations(b)
         if not devs:
