@@ -354,9 +354,13 @@ def test_a_runner_killed_outright_takes_its_stories_with_it(tmp_path):
          "from conformlib import applications as A\n"
          "from conformlib.backends import load_backends\n"
          f"native = load_backends([{str(ROOT / 'runners' / 'backends')!r}])['native']\n"
-         f"A.StoryPool({str(ROOT)!r}, [native], stories_dir={str(stories)!r}, say=print).start()\n"
+         f"pool = A.StoryPool({str(ROOT)!r}, [native], stories_dir={str(stories)!r}, say=print).start()\n"
+         "print(pool._tmp, flush=True)\n"
          "time.sleep(600)\n"],
-        env=dict(os.environ, AFUNIX_TEST_MARK=mark), stdout=subprocess.DEVNULL)
+        env=dict(os.environ, AFUNIX_TEST_MARK=mark), stdout=subprocess.PIPE, text=True)
+    # The pool's own directory of verdict files: killed outright, the runner cannot remove it (in a
+    # real run the runner is ./conform itself, the outermost process); this test does.
+    pool_dir = runner.stdout.readline().strip()
 
     def marked():
         found = []
@@ -382,3 +386,6 @@ def test_a_runner_killed_outright_takes_its_stories_with_it(tmp_path):
     finally:
         for pid in marked():
             os.kill(pid, signal.SIGKILL)
+        if pool_dir.startswith("/tmp/afunix-stories-"):
+            import shutil
+            shutil.rmtree(pool_dir, ignore_errors=True)
