@@ -1,5 +1,6 @@
 """The oracle itself: native Linux must reproduce expected/ exactly, every time."""
 
+import difflib
 import json
 
 import pytest
@@ -54,7 +55,18 @@ def test_twenty_native_runs_give_identical_traces(chunk):
             results = execute.run_scenarios(native, names, execute.Paths(ROOT, trace_dir, tmp), lambda s: None)
             differing = sorted(n for n in names
                                if results[n].trace is None or traces.canonical(results[n].trace) != oracle[n])
-            assert not differing, f"run {i + 1} of {REPEATS}: differs from expected/ in {differing}"
+            assert not differing, (f"run {i + 1} of {REPEATS}: differs from expected/ in {differing}; first: "
+                                   + _what_differs(expected_traces()[differing[0]], results[differing[0]]))
             assert [p.name for p in tmp.iterdir()] == ["traces"], "scenario directories left behind"
         finally:
             execute.remove_temp_root(tmp)
+
+
+def _what_differs(expected, result):
+    """The verdict's message and the trace's first lines that differ: a flake seen once in a CI log
+    must be diagnosable from the log alone."""
+    if result.trace is None:
+        return f"no trace ({result.verdict}: {result.message})"
+    shown = traces.diff(expected, result.trace) or "\n".join(difflib.unified_diff(
+        traces.canonical(expected).splitlines(), traces.canonical(result.trace).splitlines(), lineterm=""))
+    return f"{result.message}\n" + "\n".join(shown.splitlines()[:40])
