@@ -12,6 +12,9 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <functional>
+#include <string>
+
 #include "common.h"
 #include "scenario.h"
 
@@ -32,125 +35,153 @@ int AcceptIfTried(Actor& a, int listener, Event& tried) {
   return c;
 }
 
+// A server listening at `bound` and a client that connects to `dialed`, each looking at its
+// socket (the server before it posts "listening", the client before it posts "tried"); the server
+// accepts the connection if it came (Rendezvous::accept_if_tried). The story can build the
+// addresses in its body: `Scenario sc;` has already set the directory and the run tag that
+// Addr::absolute and Addr::abstract put in them.
+void ListenAndConnect(Scenario& sc, const Addr& bound, const Addr& dialed, LookAt server_looks,
+                      LookAt client_looks) {
+  Rendezvous rv(sc);
+  sc.actor("server", [=](Actor& a) mutable {
+    int s = Listen(a, bound);
+    server_looks(a, s);
+    rv.ready();
+    rv.accept_if_tried(a, s);
+  });
+  sc.actor("client", [=](Actor& a) mutable {
+    int s = rv.connect(a, dialed);
+    client_looks(a, s);
+    rv.tried();
+  });
+}
+
+// The server makes its directories (`prepare`) and listens at `bound`; the client connects to
+// `path` as given, then to the same path made absolute, and posts "tried relative" and "tried
+// absolute" after each, so the server accepts each connection that came and waits for none that
+// failed.
+void ConnectRelativeThenAbsolute(Scenario& sc, std::function<void(Actor&)> prepare,
+                                 const Addr& bound, const std::string& path) {
+  Event& listening = sc.event("listening");
+  Event& tried_relative = sc.event("tried relative");
+  Event& tried_absolute = sc.event("tried absolute");
+  sc.actor("server", [=, &listening, &tried_relative, &tried_absolute](Actor& a) {
+    prepare(a);
+    int s = Listen(a, bound);
+    listening.post();
+    AcceptIfTried(a, s, tried_relative);
+    AcceptIfTried(a, s, tried_absolute);
+  });
+  sc.actor("client", [=, &listening, &tried_relative, &tried_absolute](Actor& a) {
+    listening.wait();
+    Connect(a, Addr::path(path));
+    tried_relative.post();
+    Connect(a, Addr::absolute(path));
+    tried_absolute.post();
+  });
+}
+
+// What a side of ListenAndConnect looks at: its socket's own name, or its peer's.
+void ReadOwnName(Actor& a, int s) { a.getsockname(s); }
+void ReadPeerName(Actor& a, int s) { a.getpeername(s); }
+
+enum class Via { Sendto, Sendmsg };
+
+// "hello" from socket `fd` to `to`, by the call `via` names.
+void SendHello(Actor& a, int fd, const Addr& to, Via via) {
+  if (via == Via::Sendto) {
+    a.sendto(fd, "hello", to);
+  } else {
+    a.sendmsg(fd, Msg("hello").to(to));
+  }
+}
+
+// A datagram socket bound at `bound`, an unnamed one that sends it "hello" addressed `to`, and
+// whether it arrived there (recvfrom, not waiting; an unnamed sender has no name to ask for).
+void SendOneDatagram(Scenario& sc, const Addr& bound, const Addr& to, Via via) {
+  sc.actor("owner", [=](Actor& a) {
+    int srv = Listen(a, bound, SOCK_DGRAM);
+    int cli = a.socket(SOCK_DGRAM);
+    SendHello(a, cli, to, via);
+    a.recvfrom(srv, 64, 0, MSG_DONTWAIT);
+  });
+}
+
+// The same from a socket bound at `from`, so the receiver sees the name the sender bound: read
+// with the datagram by the call that mirrors the sending one (recvfrom after sendto, recvmsg
+// after sendmsg).
+void SendOneDatagramFrom(Scenario& sc, const Addr& from, const Addr& bound, const Addr& to,
+                         Via via) {
+  sc.actor("owner", [=](Actor& a) {
+    int srv = Listen(a, bound, SOCK_DGRAM);
+    int cli = Listen(a, from, SOCK_DGRAM);
+    SendHello(a, cli, to, via);
+    if (via == Via::Sendto) {
+      a.recvfrom(srv, 64, sizeof(sockaddr_un), MSG_DONTWAIT);
+    } else {
+      a.recvmsg(srv, Recv(64).name(sizeof(sockaddr_un)).flags(MSG_DONTWAIT));
+    }
+  });
+}
+
 }  // namespace
 
 // ---- stale bytes past addrlen: the kernel reads addrlen bytes and no more ----------------------
 
 TEST(Inputs, BindReadsOnlyAddrlenOfReusedPath) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::path("srv.sock").over(OldPath()));
+  auto read_name_and_file = [](Actor& a, int s) {
     a.getsockname(s);
     a.stat("srv.sock");
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    Connect(a, Addr::path("srv.sock"));
-    tried.post();
-  });
+  };
+  ListenAndConnect(sc, Addr::path("srv.sock").over(OldPath()), Addr::path("srv.sock"),
+                   read_name_and_file, LookAtNothing);
   sc.run();
 }
 
 TEST(Inputs, ConnectReadsOnlyAddrlenOfReusedPath) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::path("srv.sock"));
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = Connect(a, Addr::path("srv.sock").over(OldPath()));
-    a.getpeername(s);
-    tried.post();
-  });
+  ListenAndConnect(sc, Addr::path("srv.sock"), Addr::path("srv.sock").over(OldPath()),
+                   LookAtNothing, ReadPeerName);
   sc.run();
 }
 
 TEST(Inputs, SendtoReadsOnlyAddrlenOfReusedPath) {
   Scenario sc;
-  sc.actor("owner", [&](Actor& a) {
-    int srv = Listen(a, Addr::path("srv.sock"), SOCK_DGRAM);
-    int cli = a.socket(SOCK_DGRAM);
-    a.sendto(cli, "hello", Addr::path("srv.sock").over(OldPath()));
-    a.recvfrom(srv, 64, 0, MSG_DONTWAIT);
-  });
+  SendOneDatagram(sc, Addr::path("srv.sock"), Addr::path("srv.sock").over(OldPath()), Via::Sendto);
   sc.run();
 }
 
 TEST(Inputs, SendmsgReadsOnlyAddrlenOfReusedPath) {
   Scenario sc;
-  sc.actor("owner", [&](Actor& a) {
-    int srv = Listen(a, Addr::path("srv.sock"), SOCK_DGRAM);
-    int cli = a.socket(SOCK_DGRAM);
-    a.sendmsg(cli, Msg("hello").to(Addr::path("srv.sock").over(OldPath())));
-    a.recvfrom(srv, 64, 0, MSG_DONTWAIT);
-  });
+  SendOneDatagram(sc, Addr::path("srv.sock"), Addr::path("srv.sock").over(OldPath()), Via::Sendmsg);
   sc.run();
 }
 
 // An abstract name is every byte addrlen covers: a longer stale name past it is no part of it.
 TEST(Inputs, BindReadsOnlyAddrlenOfReusedAbstractName) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::abstract("srv").over(OldName()));
-    a.getsockname(s);
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    Connect(a, Addr::abstract("srv"));
-    tried.post();
-  });
+  ListenAndConnect(sc, Addr::abstract("srv").over(OldName()), Addr::abstract("srv"),
+                   ReadOwnName, LookAtNothing);
   sc.run();
 }
 
 TEST(Inputs, ConnectReadsOnlyAddrlenOfReusedAbstractName) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::abstract("srv"));
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = Connect(a, Addr::abstract("srv").over(OldName()));
-    a.getpeername(s);
-    tried.post();
-  });
+  ListenAndConnect(sc, Addr::abstract("srv"), Addr::abstract("srv").over(OldName()),
+                   LookAtNothing, ReadPeerName);
   sc.run();
 }
 
 TEST(Inputs, SendtoReadsOnlyAddrlenOfReusedAbstractName) {
   Scenario sc;
-  sc.actor("owner", [&](Actor& a) {
-    int srv = Listen(a, Addr::abstract("srv"), SOCK_DGRAM);
-    int cli = a.socket(SOCK_DGRAM);
-    a.sendto(cli, "hello", Addr::abstract("srv").over(OldName()));
-    a.recvfrom(srv, 64, 0, MSG_DONTWAIT);
-  });
+  SendOneDatagram(sc, Addr::abstract("srv"), Addr::abstract("srv").over(OldName()), Via::Sendto);
   sc.run();
 }
 
 TEST(Inputs, SendmsgReadsOnlyAddrlenOfReusedAbstractName) {
   Scenario sc;
-  sc.actor("owner", [&](Actor& a) {
-    int srv = Listen(a, Addr::abstract("srv"), SOCK_DGRAM);
-    int cli = a.socket(SOCK_DGRAM);
-    a.sendmsg(cli, Msg("hello").to(Addr::abstract("srv").over(OldName())));
-    a.recvfrom(srv, 64, 0, MSG_DONTWAIT);
-  });
+  SendOneDatagram(sc, Addr::abstract("srv"), Addr::abstract("srv").over(OldName()), Via::Sendmsg);
   sc.run();
 }
 
@@ -158,18 +189,8 @@ TEST(Inputs, SendmsgReadsOnlyAddrlenOfReusedAbstractName) {
 // path's bytes is the rest of that name, not a NUL.
 TEST(Inputs, ConnectReadsOnlyAddrlenOfPathOverAbstractName) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::path("srv.sock"));
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    Connect(a, Addr::path("srv.sock").over(OldName()));
-    tried.post();
-  });
+  ListenAndConnect(sc, Addr::path("srv.sock"), Addr::path("srv.sock").over(OldName()),
+                   LookAtNothing, LookAtNothing);
   sc.run();
 }
 
@@ -178,85 +199,41 @@ TEST(Inputs, ConnectReadsOnlyAddrlenOfPathOverAbstractName) {
 // getsockname() gives back the name as it was bound: absolute here, relative to nothing.
 TEST(Inputs, BindAbsoluteConnectRelative) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::absolute("srv.sock"));
-    a.getsockname(s);
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = Connect(a, Addr::path("srv.sock"));
-    a.getpeername(s);
-    tried.post();
-  });
+  ListenAndConnect(sc, Addr::absolute("srv.sock"), Addr::path("srv.sock"),
+                   ReadOwnName, ReadPeerName);
   sc.run();
 }
 
 TEST(Inputs, BindRelativeConnectAbsolute) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::path("srv.sock"));
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = Connect(a, Addr::absolute("srv.sock"));
-    a.getpeername(s);
-    tried.post();
-  });
+  ListenAndConnect(sc, Addr::path("srv.sock"), Addr::absolute("srv.sock"),
+                   LookAtNothing, ReadPeerName);
   sc.run();
 }
 
 // The receiver sees the sender's name as the sender bound it.
 TEST(Inputs, SendtoAbsolutePathFromAbsolutePath) {
   Scenario sc;
-  sc.actor("owner", [&](Actor& a) {
-    int srv = Listen(a, Addr::path("srv.sock"), SOCK_DGRAM);
-    int cli = Listen(a, Addr::absolute("cli.sock"), SOCK_DGRAM);
-    a.sendto(cli, "hello", Addr::absolute("srv.sock"));
-    a.recvfrom(srv, 64, sizeof(sockaddr_un), MSG_DONTWAIT);
-  });
+  SendOneDatagramFrom(sc, Addr::absolute("cli.sock"), Addr::path("srv.sock"),
+                      Addr::absolute("srv.sock"), Via::Sendto);
   sc.run();
 }
 
 TEST(Inputs, SendmsgAbsolutePathFromAbsolutePath) {
   Scenario sc;
-  sc.actor("owner", [&](Actor& a) {
-    int srv = Listen(a, Addr::path("srv.sock"), SOCK_DGRAM);
-    int cli = Listen(a, Addr::absolute("cli.sock"), SOCK_DGRAM);
-    a.sendmsg(cli, Msg("hello").to(Addr::absolute("srv.sock")));
-    a.recvmsg(srv, Recv(64).name(sizeof(sockaddr_un)).flags(MSG_DONTWAIT));
-  });
+  SendOneDatagramFrom(sc, Addr::absolute("cli.sock"), Addr::path("srv.sock"),
+                      Addr::absolute("srv.sock"), Via::Sendmsg);
   sc.run();
 }
 
 // A socket in real/ reached through link/ -> real, in both forms.
 TEST(Inputs, ConnectThroughSymlinkedDirectory) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried_relative = sc.event("tried relative");
-  Event& tried_absolute = sc.event("tried absolute");
-  sc.actor("server", [&](Actor& a) {
+  auto make_link = [](Actor& a) {
     a.mkdir("real", 0755);
     a.symlink("real", "link");
-    int s = Listen(a, Addr::path("real/srv.sock"));
-    listening.post();
-    AcceptIfTried(a, s, tried_relative);
-    AcceptIfTried(a, s, tried_absolute);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    Connect(a, Addr::path("link/srv.sock"));
-    tried_relative.post();
-    Connect(a, Addr::absolute("link/srv.sock"));
-    tried_absolute.post();
-  });
+  };
+  ConnectRelativeThenAbsolute(sc, make_link, Addr::path("real/srv.sock"), "link/srv.sock");
   sc.run();
 }
 
@@ -278,23 +255,8 @@ TEST(Inputs, BindAbsoluteThroughSymlinkedDirectory) {
 
 TEST(Inputs, ConnectThroughDotDot) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried_relative = sc.event("tried relative");
-  Event& tried_absolute = sc.event("tried absolute");
-  sc.actor("server", [&](Actor& a) {
-    a.mkdir("sub", 0755);
-    int s = Listen(a, Addr::path("srv.sock"));
-    listening.post();
-    AcceptIfTried(a, s, tried_relative);
-    AcceptIfTried(a, s, tried_absolute);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    Connect(a, Addr::path("sub/../srv.sock"));
-    tried_relative.post();
-    Connect(a, Addr::absolute("sub/../srv.sock"));
-    tried_absolute.post();
-  });
+  auto make_sub = [](Actor& a) { a.mkdir("sub", 0755); };
+  ConnectRelativeThenAbsolute(sc, make_sub, Addr::path("srv.sock"), "sub/../srv.sock");
   sc.run();
 }
 
@@ -334,19 +296,11 @@ TEST(Inputs, GetsocknameIntoReusedBuffers) {
 
 TEST(Inputs, GetpeernameIntoReusedBuffers) {
   Scenario sc;
-  Event& listening = sc.event("listening");
-  Event& tried = sc.event("tried");
-  sc.actor("server", [&](Actor& a) {
-    int s = Listen(a, Addr::path("srv.sock"));
-    listening.post();
-    AcceptIfTried(a, s, tried);
-  });
-  sc.actor("client", [&](Actor& a) {
-    listening.wait();
-    int s = Connect(a, Addr::path("srv.sock"));
+  auto read_peer_name_at_each_size = [](Actor& a, int s) {
     for (socklen_t size : {110, 11, 10, 4}) a.getpeername(s, AddrBuf(size).holding(OldPath()));
-    tried.post();
-  });
+  };
+  ListenAndConnect(sc, Addr::path("srv.sock"), Addr::path("srv.sock"),
+                   LookAtNothing, read_peer_name_at_each_size);
   sc.run();
 }
 
