@@ -70,18 +70,18 @@ def _result_row(r, sources):
     return row
 
 
-def _write_cells(out_dir, results, backends, sources=None, observed=None):
-    """Writes one detail file per cell; returns the results.json rows. observed collects the
-    cells' traces (for their signatures) when given."""
+def _cells(results, backends, sources=None, observed=None, details=None):
+    """The results.json rows of these Results; details collects each cell's detail file's text
+    (written by save(), once, with its header). observed collects the cells' traces (for their
+    signatures) when given."""
     rows = []
     for r in results:
-        rel = cell_file(r.backend, r.scenario)
-        path = out_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{r.backend} / {r.scenario}: {r.verdict}\n"
-                        + (f"{r.message}\n" if r.message else "")
-                        + (f"\n{r.diff}\n" if r.diff else "")
-                        + (f"\nevidence:\n{r.evidence}\n" if r.evidence else ""))
+        if details is not None:
+            details[cell_file(r.backend, r.scenario)] = (
+                f"{r.backend} / {r.scenario}: {r.verdict}\n"
+                + (f"{r.message}\n" if r.message else "")
+                + (f"\n{r.diff}\n" if r.diff else "")
+                + (f"\nevidence:\n{r.evidence}\n" if r.evidence else ""))
         rows.append(_result_row(r, sources))
         if r.run:
             backends[r.backend].setdefault("run_info", r.run)
@@ -93,12 +93,10 @@ def _write_cells(out_dir, results, backends, sources=None, observed=None):
 _DETAIL_KEYS = ("status: ", "signature: ", "expected signature: ", "finding: ", "reason: ", "change: ")
 
 
-def _detail_header(out_dir, row):
-    """Puts the cell's status, signature and finding under the first line of its detail file."""
-    path = out_dir / row["detail"]
-    if not path.exists():
-        return
-    lines = path.read_text().split("\n")
+def _with_header(text, row):
+    """A detail file's text with the cell's status, signature and finding under its first line
+    (replacing the ones it had)."""
+    lines = text.split("\n")
     rest = lines[1:]
     while rest and rest[0].startswith(_DETAIL_KEYS):
         rest.pop(0)
@@ -116,22 +114,38 @@ def _detail_header(out_dir, row):
         head.append(f"reason: {row['reason']}")
     if row.get("change"):
         head.append(f"change: {row['change']} since the previous run")
-    path.write_text("\n".join(lines[:1] + head + rest))
+    return "\n".join(lines[:1] + head + rest)
 
 
-def save(out_dir, doc, observed=None, judge=True):
+def _write_details(out_dir, rows, details):
+    """Each row's detail file, with its header: from details (the run's new cells, written once)
+    or, for a cell judged again (a results directory re-annotated), rewritten in place."""
+    made = set()
+    for row in rows:
+        rel = row.get("detail")
+        if not rel:
+            continue
+        path = out_dir / rel
+        if details is not None and rel in details:
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            path.write_text(_with_header(details[rel], row))
+        elif path.exists():
+            path.write_text(_with_header(path.read_text(), row))
+
+
+def save(out_dir, doc, observed=None, judge=True, details=None):
     """Writes results.json and everything rendered from it (after a change to doc). judge: first
     give every cell its signature, its status against the expectation files, the distinct
     deviations and the comparison with the previous run (annotate.py); False renders doc exactly
-    as it is (constructed fixtures)."""
+    as it is (constructed fixtures). details: detail file -> text, for cells new to the directory."""
     out_dir = Path(out_dir)
     doc["results"].sort(key=lambda x: (x["backend"], x["scenario"]))
     if judge:
         annotate(doc, out_dir, observed)
     doc["score_formula"] = SCORE_FORMULA
-    for row in doc["results"]:
-        if row.get("detail"):
-            _detail_header(out_dir, row)
+    _write_details(out_dir, doc["results"], details)
     # Atomically: a run killed while writing leaves the previous results.json or the new one, never half.
     tmp = out_dir / f".results.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -148,12 +162,12 @@ def write_results(out_dir, run_info, backends, scenarios, results, partial_reaso
     sources: scenario -> "file:line" (scenarios.scenario_sources). judge: see save()."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    observed = {}
-    rows = _write_cells(out_dir, results, backends, sources, observed)
+    observed, details = {}, {}
+    rows = _cells(results, backends, sources, observed, details)
     doc = {"schema": SCHEMA, "run_info": run_info, "score_formula": SCORE_FORMULA,
            "partial": partial_reason is not None, "partial_reason": partial_reason,
            "scenarios": list(scenarios), "backends": backends, "results": rows}
-    return save(out_dir, doc, observed, judge)
+    return save(out_dir, doc, observed, judge, details)
 
 
 def add_backend(out_dir, name, info, results):
@@ -163,9 +177,9 @@ def add_backend(out_dir, name, info, results):
     doc["backends"][name] = info
     doc["results"] = [r for r in doc["results"] if r["backend"] != name]
     sources = {r["scenario"]: r["source"] for r in doc["results"] if r.get("source")}
-    observed = {}
-    doc["results"] += _write_cells(out_dir, results, doc["backends"], sources, observed)
-    return save(out_dir, doc, observed)
+    observed, details = {}, {}
+    doc["results"] += _cells(results, doc["backends"], sources, observed, details)
+    return save(out_dir, doc, observed, details=details)
 
 
 def write_coverage(out_dir, scenarios, coverage_file):
