@@ -10,7 +10,8 @@ Every wall time is of a whole process, from its start to its end, measured from 
   CPython              CPython's own test_socket AF_UNIX classes (Debian: libpython3.X-testsuite):
                        a python3 process importing test.test_socket and running them, start to end
                        (the same method as ./conform's row), and, for reference, unittest's run alone
-                       inside that process; per test, as ratios of the per-scenario cost
+                       inside that process; and through CPython's own runner (python3 -m test),
+                       as its developers run it; per test, as ratios of the per-scenario cost
   syscalls             system calls per scenario over the whole native suite (strace -f -c of
                        every scenario-program process, batched as ./conform runs them)
   half vs all          the executor (no pytest) on half and on all the scenarios: the cost is linear
@@ -55,6 +56,9 @@ CPYTHON_CLASSES = ["SendmsgUnixStreamTest", "RecvmsgUnixStreamTest", "RecvmsgInt
 # The backends the targets of issue 9 were set for; the six added later are in --full-matrix.
 ORIGINAL_ELEVEN = ["bwrap-userns", "cygwin-2014", "cygwin-2014-nohandshake", "fakechroot", "native", "proot",
                    "proposal-1", "proposal-2", "qemu-aarch64", "qemu-arm", "qemu-x86_64"]
+# Results directories of runs with unexpected cells, copied out of the benchmark's temporary
+# directory so that a surprising count can be looked into afterwards.
+KEPT = []
 # Above this 1-minute load average (per CPU) the figures are upper bounds, not what the machine gives.
 IDLE_LOAD_PER_CPU = 0.25
 
@@ -90,7 +94,14 @@ def conform_run(backends, results, *extra, applications=False):
     doc_path = Path(results) / "results.json"
     if not doc_path.exists():
         raise SystemExit(f"./conform run wrote no results:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall, pytest_wall(proc.stdout), json.loads(doc_path.read_text())
+    doc = json.loads(doc_path.read_text())
+    unexpected = sum(1 for r in doc["results"] if r.get("unexpected"))
+    if unexpected:  # kept to be looked at: the benchmark's own directory goes at its end
+        kept = tempfile.mkdtemp(prefix="afunix-bench-unexpected-")
+        shutil.copytree(results, kept, dirs_exist_ok=True)
+        KEPT.append(f"{unexpected} unexpected in `{' '.join([*argv[2:], *extra])}`: {kept}")
+        print(f"bench: {KEPT[-1]}", file=sys.stderr, flush=True)
+    return wall, pytest_wall(proc.stdout), doc
 
 
 def program_alone():
@@ -121,6 +132,22 @@ def cpython():
         return None, "CPython's tests did not run: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
     inside, n, bad = proc.stdout.split()
     return wall, float(inside), int(n), int(bad)
+
+
+def cpython_regrtest():
+    """(process wall, tests) of the same classes through CPython's own test runner, `python3 -m test
+    test_socket -m Class...`, start to end: each suite through its own runner, as their developers
+    run them; or (None, why)."""
+    argv = [PYTHON, "-m", "test", "test_socket", "-v"]
+    for name in CPYTHON_CLASSES:
+        argv += ["-m", name]
+    with tempfile.TemporaryDirectory() as cwd:
+        wall, proc = timed(argv, cwd=cwd)
+    ran = re.search(r"^Ran (\d+) tests?", proc.stdout + proc.stderr, re.M)
+    if proc.returncode != 0 or not ran:
+        return None, "CPython's test runner did not run them: " + ((proc.stdout + proc.stderr).strip().splitlines()
+                                                                   or ["?"])[-1]
+    return wall, int(ran.group(1))
 
 
 def syscalls_per_scenario(tmp):
@@ -236,6 +263,7 @@ def main():
         native = statistics.median(plain)
         alone = statistics.median(program_alone()[0] for _ in range(args.rounds))
         cp = [cpython() for _ in range(args.rounds)]
+        regr = [cpython_regrtest() for _ in range(args.rounds)]
         half = names[::2]
         w_half, _ = executor_wall([backends["native"]], half, paths_for, expected)
         w_all, r_b = executor_wall([backends["native"]], names, paths_for, expected)
@@ -279,6 +307,15 @@ def main():
                 f"**{(native / n) / (c_wall / tests):.2f}x** (target 0.4x) |")
             say(f"| ratio per scenario in the executor / per CPython test in unittest's run (both inside a "
                 f"process) | | {(w_all / n) / (c_inside / tests):.2f}x |")
+        if regr[0][0] is None:
+            say(f"| CPython's classes through CPython's own runner | {regr[0][1]} | |")
+        else:
+            r_tests = regr[0][1]
+            r_wall = statistics.median(r[0] for r in regr)
+            say(f"| CPython's classes through CPython's own runner (`python3 -m test test_socket -v -m ...`, "
+                f"{r_tests} tests), start to end | {r_wall:.2f} s | {ms(r_wall, r_tests)} |")
+            say(f"| ratio per scenario through `./conform` / per CPython test through `python3 -m test`, each "
+                f"suite through its own runner | | **{(native / n) / (r_wall / r_tests):.2f}x** (target 0.4x) |")
         say("| system calls per scenario, native suite, batched (strace -f -c) | | "
             + (f"{per:.0f} ({detail}) |" if per is not None else f"{detail} |"))
         say()
@@ -391,6 +428,8 @@ def main():
             say(f"**The machine was not idle** (1-minute load average up to {worst:.2f} on {cpus} CPUs): these "
                 "figures are upper bounds of what it gives when quiet.")
         say(f"The benchmark took {time.monotonic() - started:.0f} s.")
+        for line in KEPT:
+            say(f"Kept for a look (unexpected cells): {line}")
         for root in roots:
             execute.remove_temp_root(root)
     finally:
