@@ -88,6 +88,7 @@ class Session:
         self.scenarios = scenarios.list_scenarios(builds.binary(ROOT, "native"))
         self.sources = scenarios.scenario_sources(builds.binary(ROOT, "native"), ROOT)
         self._paths = {}
+        self._expected = {}  # scenario -> the oracle's trace (dict assignment: safe across the shard threads)
         # An xdist worker learns its items one at a time: it runs each cell as it comes.
         known = None if opt.afunix_confirm_all else KnownDeviations(opt.afunix_expectations)
         self.executor = execute.new_executor(jobs=opt.afunix_jobs or None, isolate=opt.afunix_isolate,
@@ -106,8 +107,12 @@ class Session:
         return self._paths[backend]
 
     def expected(self, scenario):
-        path = self.expected_dir / traces.file_name(scenario)
-        return traces.load(path, require_run_info=False) if path.exists() else None
+        """The oracle's trace, read once per run (every backend's cell of a scenario judges against
+        it; judging does not change it). A broken file raises each time it is asked for."""
+        if scenario not in self._expected:
+            path = self.expected_dir / traces.file_name(scenario)
+            self._expected[scenario] = traces.load(path, require_run_info=False) if path.exists() else None
+        return self._expected[scenario]
 
     def plan(self, items):
         """Hands the selected cells, in pytest's order, to the executor."""
