@@ -120,9 +120,12 @@ def load_header(results_dir):
 
 
 def append_cell(results_dir, record):
-    """One finished cell, appended and flushed at once (a run killed a moment later keeps it)."""
+    """One finished cell, appended and flushed at once (a run killed a moment later keeps it).
+    record: a dict, or its JSON text as the item serialised it (one line: not parsed and
+    serialised again)."""
+    text = record if isinstance(record, str) else json.dumps(record)
     with open(Path(results_dir) / CELLS, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(text.replace("\n", " ") + "\n")
 
 
 def read_cells(results_dir):
