@@ -1,12 +1,13 @@
 """Real third-party backends end to end: each runs a few scenarios exactly as the runner runs them
-(its descriptor in runners/backends/, one process group per scenario) and is judged against a
-native run of the same scenarios made here. A backend whose tool or cross build is missing, or
+(its descriptor in runners/backends/, the scenarios batched in one process, a deviation confirmed in
+a process of its own) and is judged against a native run of the same scenarios made here. A backend whose tool or cross build is missing, or
 that cannot work on this machine (no ptrace, no user namespaces), is skipped with the reason.
 
 What each backend must show is what its expectation file (runners/expectations/<backend>.toml, tied
 to docs/triage/<backend>.md) says about these scenarios: every cell PASS or XFAIL with the triaged
 signature. When a backend is fixed upstream the file (and the note) change, not this test."""
 
+import functools
 import os
 import shutil
 import subprocess
@@ -82,6 +83,7 @@ def run_backend(name, tmp_path, scenarios, expected=None):
         shutil.rmtree(base, ignore_errors=True)
 
 
+@functools.lru_cache(maxsize=None)
 def usable(name):
     """None when the backend can run here, else why not (skip reason)."""
     backend = descriptor(name)
@@ -107,6 +109,39 @@ def usable(name):
         if proc.returncode != 0:
             return f"{smoke[0]} cannot run here: {(proc.stderr or proc.stdout).strip()[:200]}"
     return None
+
+
+def per_backend(names):
+    """Parameters, one per backend, with the backend's tests in one xdist group: they read one run
+    of the backend (batch_of), made once on the worker that runs them."""
+    return [pytest.param(n, marks=pytest.mark.xdist_group(f"backend-{n}")) for n in names]
+
+
+_batches = {}
+
+
+def batch_of(name, native):
+    """The backend's run of SCENARIOS as ./conform run makes it: one batch, in one process but for
+    the confirmation of a deviation, judged against native's traces. Returns ({scenario: Result},
+    processes started). Made once per backend: every test of the backend reads the same run."""
+    if name not in _batches:
+        backend = descriptor(name)
+        # The traces too: fakeroot-user's unprivileged user writes them, and must reach them.
+        base = fresh_dir(name)
+        trace_dir, tmp = base / "traces", base / "tmp"
+        trace_dir.mkdir()
+        tmp.mkdir(mode=0o755)
+        tmp.chmod(0o755)
+        ex = new_executor(jobs=1)
+        try:
+            ex.plan(backend, SCENARIOS, Paths(ROOT, trace_dir, tmp), native.get)
+            results = {s: ex.result(backend, s) for s in SCENARIOS}
+            processes = ex.stats()[name]["processes"]
+        finally:
+            ex.shutdown()
+            shutil.rmtree(base, ignore_errors=True)
+        _batches[name] = (results, processes)
+    return _batches[name]
 
 
 @pytest.fixture(scope="module")
@@ -142,12 +177,12 @@ def status(name, result, native_doc):
     return expectations.classify(row, expectations.load(EXPECTATIONS, name), info), row["signature"]
 
 
-@pytest.mark.parametrize("name", BACKENDS)
-def test_backend_against_native(name, native, tmp_path):
+@pytest.mark.parametrize("name", per_backend(BACKENDS))
+def test_backend_against_native(name, native):
     why = usable(name)
     if why:
         pytest.skip(f"{name}: {why}")
-    results = run_backend(name, tmp_path, SCENARIOS, expected=native)
+    results, _ = batch_of(name, native)
 
     for scenario, result in results.items():
         got, signature = status(name, result, native[scenario])
@@ -175,7 +210,7 @@ def test_backend_against_native(name, native, tmp_path):
     assert name_of_getsockname(native[BOUND_NAME]) == EXPECTED_NAME["native"]
 
 
-@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("name", per_backend(BACKENDS))
 def test_a_batch_runs_in_one_process_under_the_backend(name, native):
     """The harness says which scenario is running through a pipe the runner passes it; a backend
     that closes inherited descriptors (firejail and crun do unless told) hides it, and then every
@@ -185,56 +220,46 @@ def test_a_batch_runs_in_one_process_under_the_backend(name, native):
     why = usable(name)
     if why:
         pytest.skip(f"{name}: {why}")
-    base = fresh_dir(name)
-    (base / "traces").mkdir()
-    (base / "tmp").mkdir(mode=0o755)
-    ex = new_executor(jobs=1)
-    try:
-        ex.plan(descriptor(name), SCENARIOS, Paths(ROOT, base / "traces", base / "tmp"), native.get)
-        results = [ex.result(descriptor(name), s) for s in SCENARIOS]
-        processes = ex.stats()[name]["processes"]
-    finally:
-        ex.shutdown()
-        shutil.rmtree(base, ignore_errors=True)
-    confirmations = sum(1 for r in results if r.attempts)
+    results, processes = batch_of(name, native)
+    confirmations = sum(1 for r in results.values() if r.attempts)
     assert processes == 1 + confirmations, (
         f"{name}: {processes} processes for {len(SCENARIOS)} scenarios in one batch "
         f"({confirmations} confirmations): the runner's channel does not reach the harness")
 
 
-@pytest.mark.parametrize("name", ["bwrap-userns", "bwrap-unprivileged"])
-def test_identity_scenario_under_bwrap_says_why(name, native, tmp_path):
+@pytest.mark.parametrize("name", per_backend(["bwrap-userns", "bwrap-unprivileged"]))
+def test_identity_scenario_under_bwrap_says_why(name, native):
     why = usable(name)
     if why:
         pytest.skip(f"{name}: {why}")
-    result = run_backend(name, tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
+    result = batch_of(name, native)[0][IDENTITIES]
     assert result.verdict == "UNSUPPORTED"
     assert "namespace" in result.message and "svc" in result.message
 
 
-@pytest.mark.parametrize("name", ["fakeroot", "fakeroot-user"])
-def test_identity_switch_faked_by_fakeroot_is_never_run_as_the_wrong_user(name, native, tmp_path):
+@pytest.mark.parametrize("name", per_backend(["fakeroot", "fakeroot-user"]))
+def test_identity_switch_faked_by_fakeroot_is_never_run_as_the_wrong_user(name, native):
     """fakeroot's setuid() succeeds and changes nothing the kernel sees: the harness must notice
     (/proc/self/status) and say so, where natively (as root) the same scenario passes."""
     why = usable(name)
     if why:
         pytest.skip(f"{name}: {why}")
-    result = run_backend(name, tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
+    result = batch_of(name, native)[0][IDENTITIES]
     assert result.verdict == "UNSUPPORTED", result.message
     assert "faked" in result.message and "svc" in result.message
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (test identities)")
-@pytest.mark.parametrize("name", ["proot", "fakechroot", "strace", "valgrind", "firejail", "crun",
-                                  "bwrap-mapped-ids"])
-def test_translators_let_actors_switch_identity(name, native, tmp_path):
+@pytest.mark.parametrize("name", per_backend(["proot", "fakechroot", "strace", "valgrind", "firejail", "crun",
+                                              "bwrap-mapped-ids"]))
+def test_translators_let_actors_switch_identity(name, native):
     """proot, fakechroot and the tracers and sandboxes that keep root's capabilities, run as root,
     must not stand in the way of the actors' setuid: the credentials scenario passes, with the
     test identities really in use."""
     why = usable(name)
     if why:
         pytest.skip(f"{name}: {why}")
-    result = run_backend(name, tmp_path, [IDENTITIES], expected=native)[IDENTITIES]
+    result = batch_of(name, native)[0][IDENTITIES]
     assert result.verdict == "PASS", result.message + "\n" + result.diff
     identities = {a["identity"] for a in result.trace["actors"]}
     assert identities == {"svc", "stranger"}
