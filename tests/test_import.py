@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BINARY, conform, expected_traces, needs_build, needs_root
+from conftest import BINARY, conform, expected_traces, needs_build, needs_root, shared_once
 
-# One worker for the module: foreign_traces (the program alone, every scenario) is made once.
-pytestmark = [needs_build, needs_root, pytest.mark.xdist_group("import")]
+# foreign_traces (the program alone, every scenario) and native_run are made once per session
+# whatever the worker (shared_once): the tests, each an import of every trace, spread over the
+# workers instead of running one after another on one.
+pytestmark = [needs_build, needs_root]
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +27,19 @@ def native_results(native_run):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def foreign_traces(tmp_path_factory):
-    """A run of the scenario program 'on another machine': the program alone, no runner."""
-    out = tmp_path_factory.mktemp("foreign")
-    # Not under pytest's tmp dir: its parent is private, and the test identities must reach it.
-    work = Path(tempfile.mkdtemp(prefix="afunix-work-"))
-    work.chmod(0o755)
-    env = {"AFUNIX_TRACE_DIR": str(out), "AFUNIX_WORKDIR": str(work), "AFUNIX_BACKEND": "elsewhere",
-           "PATH": os.environ["PATH"]}
-    subprocess.run([str(BINARY)], env=env, capture_output=True, check=True, timeout=600)
-    work.rmdir()
-    return out
+    """A run of the scenario program 'on another machine': the program alone, no runner. Shared by
+    the session's workers: not to be changed (copy it)."""
+    def make(out):
+        # Not under pytest's tmp dir: its parent is private, and the test identities must reach it.
+        work = Path(tempfile.mkdtemp(prefix="afunix-work-"))
+        work.chmod(0o755)
+        env = {"AFUNIX_TRACE_DIR": str(out), "AFUNIX_WORKDIR": str(work), "AFUNIX_BACKEND": "elsewhere",
+               "PATH": os.environ["PATH"]}
+        subprocess.run([str(BINARY)], env=env, capture_output=True, check=True, timeout=600)
+        work.rmdir()
+    return shared_once(tmp_path_factory, "foreign-traces", make)
 
 
 def merge(source, results, tmp_path, *extra):
