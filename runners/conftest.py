@@ -261,6 +261,7 @@ def _write_header(config, nodeids):
         "confirmed": ("every deviation" if config.option.afunix_confirm_all else
                       "every deviation its backend's expectation file does not list exactly"),
         "left_behind": leftovers.describe([s.backends[b] for b in s.runnable()]),
+        "network": leftovers.describe_network(),
     }
     runlog.write_header(s.results_dir, run_info, backends, s.scenarios, selected, s.sources)
 
