@@ -34,8 +34,10 @@ root, where CLONE_NEWNET is permitted; the same helper, or unshare --net and ip(
 parallel, and what one process listens on over 127.0.0.1 (the emulations' sockets, a port-guessing
 attacker's targets, /proc/net/tcp) and its abstract AF_UNIX names would otherwise be reachable
 from, and collide with, the scenarios running beside it. No backend needs the host's network.
-About 1.5 ms of CPU per process, and as much again in the kernel's threads that dismantle the
-namespace. Without it run_info.network says why, and the run's shards are not isolated.
+Measured over 1000 processes (load average 12 to 22 on 2 cores): the helper took 8.4 ms of CPU
+per process with it, 7.8 ms without (`true` alone 3.7 ms), and the kernel's threads that dismantle
+the namespaces 0.8 ms more. Without it run_info.network says why, and the run's shards are not
+isolated from each other.
 """
 
 import os
