@@ -67,15 +67,21 @@ def fresh_dir(name):
     return d
 
 
-def run_backend(name, tmp_path, scenarios, expected=None):
-    """Verdicts (scenario -> Result) of one backend, judged against `expected` traces when given."""
-    backend = descriptor(name)
-    # The traces too: fakeroot-user's unprivileged user writes them, and must reach them.
+def run_dirs(name):
+    """A fresh trace directory and temporary root for one of the backend's runs, both open to
+    every user: fakeroot-user's unprivileged user writes the traces too, and must reach them."""
     base = fresh_dir(name)
     trace_dir, tmp = base / "traces", base / "tmp"
     trace_dir.mkdir()
     tmp.mkdir(mode=0o755)
     tmp.chmod(0o755)
+    return trace_dir, tmp
+
+
+def run_backend(name, tmp_path, scenarios, expected=None):
+    """Verdicts (scenario -> Result) of one backend, judged against `expected` traces when given."""
+    backend = descriptor(name)
+    trace_dir, tmp = run_dirs(name)
     paths = Paths(ROOT, trace_dir, tmp)
     try:
         return {s: run_scenario(backend, s, paths, (expected or {}).get(s)) for s in scenarios}
@@ -126,12 +132,7 @@ def batch_of(name, native):
     processes started). Made once per backend: every test of the backend reads the same run."""
     if name not in _batches:
         backend = descriptor(name)
-        # The traces too: fakeroot-user's unprivileged user writes them, and must reach them.
-        base = fresh_dir(name)
-        trace_dir, tmp = base / "traces", base / "tmp"
-        trace_dir.mkdir()
-        tmp.mkdir(mode=0o755)
-        tmp.chmod(0o755)
+        trace_dir, tmp = run_dirs(name)
         ex = new_executor(jobs=1)
         try:
             ex.plan(backend, SCENARIOS, Paths(ROOT, trace_dir, tmp), native.get)

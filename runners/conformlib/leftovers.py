@@ -70,14 +70,19 @@ def isolation():
 def _why_not_isolated():
     if os.geteuid() != 0:
         return "the runner is not root (a mount namespace with private temporary directories needs CAP_SYS_ADMIN)"
+    return _why_it_fails(["unshare", "--mount", "--propagation", "private", "mount", "-n", "--bind", "/", "/"],
+                         "unshare --mount")
+
+
+def _why_it_fails(argv, what):
+    """None when argv runs and succeeds, else why not, in one line."""
     try:
-        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "mount", "-n", "--bind",
-                            "/", "/"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as e:
-        return f"unshare --mount could not run: {e}"
+        return f"{what} could not run: {e}"
     if r.returncode != 0:
         said = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()
-        return "unshare --mount failed here" + (f": {said[-1]}" if said else "")
+        return f"{what} failed here" + (f": {said[-1]}" if said else "")
     return None
 
 
@@ -99,15 +104,7 @@ def _why_no_network_namespace():
         # An unprivileged user gets one only inside a user namespace, which would change the
         # identities the scenarios observe.
         return "the runner is not root (a network namespace needs CAP_SYS_ADMIN)"
-    try:
-        r = subprocess.run(["unshare", "--net", *_LOOPBACK_UP], stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=30)
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"unshare --net could not run: {e}"
-    if r.returncode != 0:
-        said = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()
-        return "unshare --net failed here" + (f": {said[-1]}" if said else "")
-    return None
+    return _why_it_fails(["unshare", "--net", *_LOOPBACK_UP], "unshare --net")
 
 
 # Brings the loopback device of a new network namespace up, without the helper: ip(8) (iproute2),
