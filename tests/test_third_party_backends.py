@@ -86,7 +86,7 @@ def run_backend(name, tmp_path, scenarios, expected=None):
     try:
         return {s: run_scenario(backend, s, paths, (expected or {}).get(s)) for s in scenarios}
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(trace_dir.parent, ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=None)
@@ -140,7 +140,7 @@ def batch_of(name, native):
             processes = ex.stats()[name]["processes"]
         finally:
             ex.shutdown()
-            shutil.rmtree(base, ignore_errors=True)
+            shutil.rmtree(trace_dir.parent, ignore_errors=True)
         _batches[name] = (results, processes)
     return _batches[name]
 
