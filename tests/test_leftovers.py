@@ -117,7 +117,7 @@ def test_native_and_the_sandbox_leave_nothing_behind(tmp_path):
 
 
 def test_without_private_temp_directories_the_run_says_what_it_does_not_watch(monkeypatch):
-    monkeypatch.setattr(leftovers, "_isolation", "the runner is not root")
+    monkeypatch.setitem(leftovers._found, "temporary dirs", "the runner is not root")
     info = leftovers.describe()
     assert "/tmp" in info["not_watched"] and "/tmp" not in info["watched"]
     assert "not root" in info["why_not"]

@@ -83,7 +83,7 @@ def test_parallel_shards_of_a_run_do_not_share_a_network(tmp_path):
 
 
 def test_without_a_network_namespace_the_run_says_so(monkeypatch):
-    monkeypatch.setattr(leftovers, "_network", "the runner is not root")
+    monkeypatch.setitem(leftovers._found, "network", "the runner is not root")
     info = leftovers.describe_network()
     assert info["per_process"] is False
     assert "not root" in info["why_not"] and "share loopback" in info["why_not"]

@@ -53,18 +53,22 @@ from . import builds
 # The system's temporary directories: where a backend's own temporary files go.
 SYSTEM_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
-_isolation = None
-_isolation_lock = threading.Lock()
+# What this runner process found it can isolate: probe name -> "" (it can) or why not. Each probe
+# runs once per process.
+_found = {}
+_found_lock = threading.Lock()
+
+
+def _once(name, why_not):
+    with _found_lock:
+        if name not in _found:
+            _found[name] = why_not() or ""
+        return _found[name] or None
 
 
 def isolation():
-    """None when each process can have private temporary directories here, else why not (found by
-    trying once per runner process)."""
-    global _isolation
-    with _isolation_lock:
-        if _isolation is None:
-            _isolation = _why_not_isolated() or ""
-        return _isolation or None
+    """None when each process can have private temporary directories here, else why not."""
+    return _once("temporary dirs", _why_not_isolated)
 
 
 def _why_not_isolated():
@@ -86,17 +90,9 @@ def _why_it_fails(argv, what):
     return None
 
 
-_network = None
-
-
 def network_isolation():
-    """None when each process can have a network namespace of its own here, else why not (found by
-    trying once per runner process)."""
-    global _network
-    with _isolation_lock:
-        if _network is None:
-            _network = _why_no_network_namespace() or ""
-        return _network or None
+    """None when each process can have a network namespace of its own here, else why not."""
+    return _once("network", _why_no_network_namespace)
 
 
 def _why_no_network_namespace():
