@@ -39,6 +39,7 @@ struct ProcessTable {
     char label[48];
   } objects[256];
   char unsupported[96];
+  pid_t supervisor;
 };
 ProcessTable* g_table = nullptr;
 
@@ -91,10 +92,13 @@ void register_process(pid_t pid, const std::string& role) {
 }
 
 void forget_processes() {
+  table()->supervisor = getpid();
   table()->count = 0;
   table()->serial = 0;
   table()->object_count = 0;
 }
+
+pid_t supervisor_pid() { return table()->supervisor; }
 
 pid_t pid_of(const std::string& role) {
   ProcessTable* t = table();
@@ -202,8 +206,9 @@ void fatal(const char* what) {
   std::abort();
 }
 
-// The watchdog defines "blocked": an operation that has not returned after 200 ms will not (natively
-// the slowest wake-up under overload is 2.1 ms, docs/triage/timeouts.md). The two deadlines are
+// The watchdog defines "blocked": an operation that has not returned after 200 ms, once the rest
+// of the scenario is asleep, will not (natively the slowest wake-up under overload is 2.1 ms,
+// docs/triage/timeouts.md; watchdog.cc waits on while another process runs). The two deadlines are
 // derived from what scenarios take: natively the slowest scenario takes 0.22 s from start to end,
 // most of it watchdog waits, so an actor that waited 2 s for another one (9x that) waits for
 // something that is not coming, and a scenario still running at 4 s has hung. The backend's

@@ -19,7 +19,9 @@ const std::string& run_tag();  // makes abstract names unique to this run
 
 // Processes of the scenario by role, in memory shared by every actor (it survives setuid).
 void register_process(pid_t pid, const std::string& role);
+// A new scenario starts in this process (its supervisor): every process of it descends from this one.
 void forget_processes();
+pid_t supervisor_pid();
 
 std::string pid_name(pid_t pid);  // role name, "0", or "foreign-pid"
 pid_t pid_of(const std::string& role);  // the process registered as `role`, or 0

@@ -72,6 +72,13 @@ struct PeerCredentials {
 // The peer of a connected AF_UNIX socket, by this platform's documented API (platform/peer_*.cc).
 PeerCredentials peer_credentials(int fd);
 
+// Whether a process of the tree under root (root included), other than the caller, is running,
+// waiting for a CPU, in an uninterruptible wait or stopped by a tracer (proot, strace): something
+// that may still unblock the caller. The watchdog asks it from its signal handler, so it only makes
+// async-signal-safe calls. false where the system cannot tell (no /proc): the watchdog then fires
+// on time, as it did before it asked.
+bool others_running(pid_t root);
+
 // Waiting for a scenario's processes to end with a deadline: sigtimedwait() on SIGCHLD where it
 // exists, a SIGCHLD self-pipe elsewhere. begin() in the scenario runner before forking, in_child()
 // in every forked actor, end() after the last one was reaped.

@@ -38,5 +38,8 @@ PeerCredentials peer_credentials(int fd) {
   return c;
 }
 
+// No process tree to read here (Linux's /proc/<pid>/task/<tid>/children).
+bool others_running(pid_t) { return false; }
+
 }  // namespace platform
 }  // namespace afunix
