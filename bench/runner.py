@@ -105,7 +105,9 @@ def conform_run(backends, results, *extra, applications=False):
 
 
 def program_alone():
-    with tempfile.TemporaryDirectory() as traces_dir, tempfile.TemporaryDirectory() as work:
+    """The scenario program by itself, its directories where the runner puts them (scratch_dir)."""
+    in_scratch = {"dir": execute.scratch_dir()}
+    with tempfile.TemporaryDirectory(**in_scratch) as traces_dir, tempfile.TemporaryDirectory(**in_scratch) as work:
         Path(work).chmod(0o755)
         env = dict(os.environ, AFUNIX_TRACE_DIR=traces_dir, AFUNIX_WORKDIR=work)
         wall, proc = timed([str(BINARY)], env=env)

@@ -2,9 +2,10 @@
 
 import difflib
 import json
+from pathlib import Path
 
 import pytest
-from conformlib import traces
+from conformlib import execute, traces
 
 from conftest import ROOT, conform, expected_traces, needs_build, needs_root
 
@@ -24,6 +25,9 @@ def test_native_run_passes_every_scenario(native_run):
     assert doc["run_info"]["coverage"]["not covered"] == 0
     for name in ("matrix.md", "matrix-grid.md", "index.html", "site/data.js", "coverage.md", "coverage.html"):
         assert (results / name).stat().st_size > 0
+    # The scenario directories were in memory (scratch_dir), and went with the run.
+    made = (results / "temporary-dirs.txt").read_text().split()
+    assert made and all(Path(d).parent == Path(execute.scratch_dir()) and not Path(d).exists() for d in made), made
 
 
 def test_rerecording_changes_no_byte():

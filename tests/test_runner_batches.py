@@ -215,3 +215,18 @@ def test_more_shards_start_only_while_a_core_is_idle_and_one_at_a_time(monkeypat
     assert not room.may_grow()  # busy
     clock[0] += execute.CPU_SAMPLE_S
     assert room.may_grow()  # one core idle
+
+
+def test_scenario_directories_are_in_memory_unless_tmpdir_says_where(tmp_path):
+    """Thousands of sockets and directories made and removed: in a tmpfs, not on the disk
+    (execute.scratch_dir says why); a TMPDIR the user set wins."""
+    ask = [sys.executable, "-c", "from conformlib import execute; print(execute.scratch_dir())"]
+    env = {k: v for k, v in os.environ.items() if k != "TMPDIR"}
+    env["PYTHONPATH"] = str(ROOT / "runners")
+    default = subprocess.run(ask, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    told = subprocess.run(ask, env=dict(env, TMPDIR=str(tmp_path)), capture_output=True, text=True,
+                          check=True).stdout.strip()
+    from conformlib import execute
+    assert execute._is_tmpfs(execute.MEMORY_DIR) and not execute._is_tmpfs("/proc")
+    assert execute._is_tmpfs(default), default
+    assert told == str(tmp_path)

@@ -1023,10 +1023,56 @@ def new_executor(**kw):
     return ex
 
 
+# A directory in memory, where Linux has one; where the runs' temporary roots go unless TMPDIR says.
+MEMORY_DIR = "/dev/shm"
+SCRATCH_MIN_FREE = 32 << 20  # a backend's run holds a few MiB; Docker's /dev/shm is 64 MiB
+_scratch = []
+
+
+def scratch_dir():
+    """Where the runs' temporary roots go: TMPDIR when it is set, else /dev/shm when it is a writable
+    tmpfs with room, else the system's temporary directory.
+
+    Every scenario creates and removes a directory, its sockets and its trace files. On a disk
+    filesystem that is most of the scenario program's system time: ext4 without a journal (the CI
+    machine's) scans the inodes deleted in the last minutes on every create, and the native suite
+    took 3.0 s of CPU with its directories in /tmp there, 1.0 s in /dev/shm (README, "Where
+    scenarios run"). /dev/shm even where /tmp is a tmpfs too: a backend that leaks host paths leaks
+    this one, cut to the scenario's buffer, and its known deviations' signatures (runners/expectations/)
+    hold that text, so it is the same path on every machine that has one."""
+    if not _scratch:
+        chosen = tempfile.gettempdir()
+        if not os.environ.get("TMPDIR") and _is_tmpfs(MEMORY_DIR):
+            try:
+                st = os.statvfs(MEMORY_DIR)
+                if os.access(MEMORY_DIR, os.W_OK | os.X_OK) and st.f_bavail * st.f_frsize >= SCRATCH_MIN_FREE:
+                    chosen = MEMORY_DIR
+            except OSError:
+                pass
+        _scratch.append(chosen)
+    return _scratch[0]
+
+
+def _is_tmpfs(path):
+    """Whether path is on a tmpfs: the longest mount point above it in /proc/self/mounts."""
+    try:
+        real = os.path.realpath(path)
+        best, fstype = "", ""
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                point = fields[1].replace("\\040", " ")
+                if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                    best, fstype = point, fields[2]
+        return fstype == "tmpfs"
+    except (OSError, IndexError):
+        return False
+
+
 def temp_root(backend_name):
-    """A fresh directory for one backend's run (each process gets its own inside), removed by
-    shutdown() or remove_temp_root()."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"afunix-{backend_name}-"))
+    """A fresh directory for one backend's run (each process gets its own inside), in
+    scratch_dir(), removed by shutdown() or remove_temp_root()."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"afunix-{backend_name}-", dir=scratch_dir()))
     tmp.chmod(0o755)  # actors of the test identities create their directories inside
     _tmp_roots.add(tmp)
     return tmp
@@ -1098,7 +1144,7 @@ def probe(backend, root):
     binary = Paths(Path(root), root, root).binary(backend.build)
     if not binary.exists():
         return f"not available: {binary} is not built (./conform build --build {backend.build})"
-    tmp = Path(tempfile.mkdtemp(prefix=f"afunix-probe-{backend.name}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"afunix-probe-{backend.name}-", dir=scratch_dir()))
     tmp.chmod(0o755)
     trace_dir = tmp / "traces"
     trace_dir.mkdir()
